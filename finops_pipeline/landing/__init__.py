@@ -1,0 +1,1 @@
+"""Landing files: where FOCUS exports arrive, and how they are read and validated."""

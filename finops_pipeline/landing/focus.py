@@ -1,0 +1,360 @@
+"""FOCUS 1.2 landing files -> validated record batches ready for `COPY`.
+
+Everything is vectorized with Arrow compute kernels: a million rows are
+checked in a fraction of a second. Each rejected row is counted once, under
+the first rule it breaks, in this order: missing column, missing value,
+invalid cost or quantity, invalid timestamp, unknown currency, charge period
+outside the billing month, invalid tags, forbidden character.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from finops_pipeline.constants import (
+    CURRENCIES,
+    FOCUS_COLUMNS,
+    FOCUS_MANDATORY_COLUMNS,
+)
+from finops_pipeline.periods import month_bounds
+
+__all__ = [
+    "COPY_COLUMNS",
+    "BatchContext",
+    "FocusFileError",
+    "ValidatedBatch",
+    "read_focus_batches",
+    "validate_batch",
+]
+
+# Columns of finops.releves written by COPY, in the order the CSV carries them.
+COPY_COLUMNS: Final = (
+    "period",
+    "domain",
+    "billing_account_id",
+    "billing_period_start",
+    "billing_period_end",
+    "charge_period_start",
+    "charge_period_end",
+    "charge_category",
+    "billed_cost",
+    "effective_cost",
+    "billing_currency",
+    "service_name",
+    "service_category",
+    "provider_name",
+    "region_id",
+    "resource_id",
+    "resource_name",
+    "sub_account_id",
+    "sub_account_name",
+    "consumed_quantity",
+    "consumed_unit",
+    "tags",
+    "dagster_run_id",
+    "source_file",
+)
+_FOCUS_FOR_COPY: Final = {
+    "billing_account_id": "BillingAccountId",
+    "billing_period_start": "BillingPeriodStart",
+    "billing_period_end": "BillingPeriodEnd",
+    "charge_period_start": "ChargePeriodStart",
+    "charge_period_end": "ChargePeriodEnd",
+    "charge_category": "ChargeCategory",
+    "billed_cost": "BilledCost",
+    "effective_cost": "EffectiveCost",
+    "billing_currency": "BillingCurrency",
+    "service_name": "ServiceName",
+    "service_category": "ServiceCategory",
+    "provider_name": "ProviderName",
+    "region_id": "RegionId",
+    "resource_id": "ResourceId",
+    "resource_name": "ResourceName",
+    "sub_account_id": "SubAccountId",
+    "sub_account_name": "SubAccountName",
+    "consumed_quantity": "ConsumedQuantity",
+    "consumed_unit": "ConsumedUnit",
+    "tags": "Tags",
+}
+
+_TIMESTAMP_COLUMNS: Final = (
+    "BillingPeriodStart",
+    "BillingPeriodEnd",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+)
+# ISO 8601 forms accepted; naive times are UTC (the loader's session runs in UTC).
+_TIMESTAMP_FORMATS: Final = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+_NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
+_MAX_COST: Final = 1e13  # numeric(20, 6) holds 14 integer digits
+# A flat JSON object whose values are strings, numbers, booleans or null: the
+# shape of FOCUS tags. Rows not of this shape are parsed one by one in Python.
+_JSON_STR: Final = r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+_JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)"
+_JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
+_FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
+_CURRENCY_SET: Final = pa.array(sorted(CURRENCIES))
+
+CSV_BLOCK_SIZE: Final = 8 << 20
+PARQUET_BATCH_ROWS: Final = 131_072
+
+
+class FocusFileError(ValueError):
+    """A landing file that cannot be read at all (not CSV/Parquet, not UTF-8...)."""
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    domain: str
+    period: str
+    run_id: str
+    source_file: str
+    missing_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class ValidatedBatch:
+    rows_read: int
+    valid: pa.RecordBatch | None  # COPY_COLUMNS, as strings
+    billed_cost: float
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+def read_focus_batches(
+    handle: BinaryIO, file_name: str
+) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:
+    """Return the file's missing mandatory columns and its rows as string batches."""
+    lower = file_name.lower()
+    try:
+        if lower.endswith(".parquet"):
+            return _read_parquet(handle)
+        stream: Any = handle
+        if lower.endswith(".gz"):
+            stream = pa.CompressedInputStream(pa.PythonFile(handle, mode="r"), "gzip")
+        return _read_csv(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FocusFileError(f"cannot read landing file {file_name}: {exc}") from exc
+
+
+def _read_csv(stream: Any) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:
+    # Every column is read as a string: types are checked by the rules below,
+    # so one bad cell rejects one row instead of failing the whole file.
+    header_reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_SIZE, use_threads=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in FOCUS_COLUMNS},
+            strings_can_be_null=True,
+            null_values=[""],
+            auto_dict_encode=False,
+        ),
+    )
+    names = set(header_reader.schema.names)
+    # Columns outside FOCUS_COLUMNS default to inferred types; cast them to strings too.
+    missing = tuple(c for c in FOCUS_MANDATORY_COLUMNS if c not in names)
+    return missing, _iter_reader(header_reader)
+
+
+def _iter_reader(reader: Any) -> Iterator[pa.RecordBatch]:
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            yield batch
+    except pa.ArrowInvalid as exc:
+        raise FocusFileError(f"malformed CSV: {exc}") from exc
+
+
+def _read_parquet(handle: BinaryIO) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:
+    parquet = pq.ParquetFile(handle)
+    names = set(parquet.schema_arrow.names)
+    columns = [c for c in FOCUS_COLUMNS if c in names]
+    missing = tuple(c for c in FOCUS_MANDATORY_COLUMNS if c not in names)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns or None):
+            arrays = [_as_string(batch.column(i)) for i in range(batch.num_columns)]
+            yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+    return missing, batches()
+
+
+def _as_string(array: pa.Array) -> pa.Array:
+    if pa.types.is_string(array.type):
+        return array
+    if pa.types.is_large_string(array.type) or pa.types.is_dictionary(array.type):
+        return pc.cast(array, pa.string())
+    if pa.types.is_timestamp(array.type):
+        if array.type.tz is None:
+            array = pc.assume_timezone(array, "UTC")
+        return pc.strftime(array, format="%Y-%m-%dT%H:%M:%SZ")
+    if pa.types.is_date(array.type):
+        return pc.strftime(pc.cast(array, pa.timestamp("s")), format="%Y-%m-%d")
+    if pa.types.is_map(array.type) or pa.types.is_struct(array.type):
+        return pa.array(
+            [None if v is None else json.dumps(dict(v) if isinstance(v, list) else v) for v in array.to_pylist()],
+            pa.string(),
+        )
+    return pc.cast(array, pa.string())
+
+
+def _column(batch: pa.RecordBatch, name: str) -> pa.Array:
+    index = batch.schema.get_field_index(name)
+    if index < 0:
+        return pa.nulls(batch.num_rows, pa.string())
+    array = batch.column(index)
+    return array if pa.types.is_string(array.type) else _as_string(array)
+
+
+def _parse_timestamps(values: pa.Array) -> pa.Array:
+    parsed = pc.strptime(values, format=_TIMESTAMP_FORMATS[0], unit="s", error_is_null=True)
+    for fmt in _TIMESTAMP_FORMATS[1:]:
+        if parsed.null_count == values.null_count:
+            break
+        alternative = pc.assume_timezone(
+            pc.strptime(values, format=fmt, unit="s", error_is_null=True), "UTC"
+        )
+        parsed = pc.coalesce(parsed, alternative)
+    return parsed
+
+
+def _mark(reason_codes: np.ndarray, bad: pa.Array | np.ndarray, code: int) -> None:
+    """Give `code` to the rows that are bad and not rejected yet."""
+    mask = bad if isinstance(bad, np.ndarray) else bad.to_numpy(zero_copy_only=False)
+    reason_codes[(reason_codes == 0) & mask] = code
+
+
+def _constant(value: str, length: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(length, dtype=np.int32)), pa.array([value], pa.string())
+    )
+
+
+def validate_batch(batch: pa.RecordBatch, ctx: BatchContext) -> ValidatedBatch:
+    """Split one batch into the rows to load (as COPY_COLUMNS) and counted rejects."""
+    n = batch.num_rows
+    if n == 0:
+        return ValidatedBatch(rows_read=0, valid=None, billed_cost=0.0)
+    if ctx.missing_columns:
+        reason = f"missing_column:{ctx.missing_columns[0]}"
+        return ValidatedBatch(rows_read=n, valid=None, billed_cost=0.0, rejected=Counter({reason: n}))
+
+    reasons: list[str] = []
+    codes = np.zeros(n, dtype=np.int16)
+
+    def reason_code(reason: str) -> int:
+        reasons.append(reason)
+        return len(reasons)
+
+    for name in FOCUS_MANDATORY_COLUMNS:
+        values = _column(batch, name)
+        if values.null_count:
+            _mark(codes, pc.is_null(values), reason_code(f"missing_value:{name}"))
+
+    billed = _column(batch, "BilledCost")
+    costs: dict[str, pa.Array] = {}
+    for name in ("BilledCost", "EffectiveCost", "ConsumedQuantity"):
+        values = billed if name == "BilledCost" else _column(batch, name)
+        well_formed = pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), True)
+        numbers = pc.cast(pc.if_else(well_formed, values, None), pa.float64())
+        in_range = pc.fill_null(pc.less(pc.abs(numbers), _MAX_COST), True)
+        code = reason_code("invalid_quantity" if name == "ConsumedQuantity" else "invalid_cost")
+        _mark(codes, pc.invert(pc.and_(well_formed, in_range)), code)
+        costs[name] = numbers
+
+    parsed: dict[str, pa.Array] = {}
+    for name in _TIMESTAMP_COLUMNS:
+        values = _column(batch, name)
+        parsed[name] = ts = _parse_timestamps(values)
+        bad = pc.and_(pc.is_valid(values), pc.is_null(ts))
+        if pc.any(bad).as_py():
+            _mark(codes, bad, reason_code(f"invalid_timestamp:{name}"))
+
+    currency = _column(batch, "BillingCurrency")
+    _mark(
+        codes,
+        pc.invert(pc.fill_null(pc.is_in(currency, value_set=_CURRENCY_SET), True)),
+        reason_code("unknown_currency"),
+    )
+
+    start, end = month_bounds(ctx.period)
+    ts_type = pa.timestamp("s", tz="UTC")
+    month_start, month_end = pa.scalar(start, ts_type), pa.scalar(end, ts_type)
+    charge_start, charge_end = parsed["ChargePeriodStart"], parsed["ChargePeriodEnd"]
+    outside = pc.or_(
+        pc.or_(pc.less(charge_start, month_start), pc.greater_equal(charge_start, month_end)),
+        pc.or_(pc.less_equal(charge_end, charge_start), pc.greater(charge_end, month_end)),
+    )
+    _mark(codes, pc.fill_null(outside, False), reason_code("charge_period_outside_month"))
+
+    tags = _column(batch, "Tags")
+    if tags.null_count < n:
+        flat = pc.fill_null(pc.match_substring_regex(tags, _FLAT_JSON_RE), True)
+        if not pc.all(flat).as_py():
+            _mark(codes, _non_object_json(tags, flat), reason_code("invalid_tags"))
+
+    # PostgreSQL text cannot hold NUL characters.
+    code = reason_code("invalid_character")
+    for name in batch.schema.names:
+        values = batch.column(batch.schema.get_field_index(name))
+        if pa.types.is_string(values.type):
+            _mark(codes, pc.fill_null(pc.match_substring(values, "\x00"), False), code)
+
+    rejected: Counter[str] = Counter()
+    if codes.any():
+        found, counts = np.unique(codes[codes > 0], return_counts=True)
+        for found_code, count in zip(found, counts, strict=True):
+            rejected[reasons[int(found_code) - 1]] += int(count)
+    keep = pa.array(codes == 0)
+    valid_rows = n - int(rejected.total())
+    if valid_rows == 0:
+        return ValidatedBatch(rows_read=n, valid=None, billed_cost=0.0, rejected=rejected)
+
+    arrays: list[pa.Array] = []
+    for column in COPY_COLUMNS:
+        if column == "period":
+            arrays.append(_constant(ctx.period, valid_rows))
+        elif column == "domain":
+            arrays.append(_constant(ctx.domain, valid_rows))
+        elif column == "dagster_run_id":
+            arrays.append(_constant(ctx.run_id, valid_rows))
+        elif column == "source_file":
+            arrays.append(_constant(ctx.source_file, valid_rows))
+        else:
+            values = _column(batch, _FOCUS_FOR_COPY[column])
+            arrays.append(values if valid_rows == n else pc.filter(values, keep))
+    valid = pa.RecordBatch.from_arrays(arrays, names=list(COPY_COLUMNS))
+    billed_kept = costs["BilledCost"] if valid_rows == n else pc.filter(costs["BilledCost"], keep)
+    total = pc.sum(billed_kept).as_py() or 0.0
+    return ValidatedBatch(rows_read=n, valid=valid, billed_cost=float(total), rejected=rejected)
+
+
+def _non_object_json(tags: pa.Array, flat: pa.Array) -> np.ndarray:
+    """Rows whose tags are not the fast flat shape and are not a JSON object either."""
+    bad = np.zeros(len(tags), dtype=bool)
+    for index in np.flatnonzero(~flat.to_numpy(zero_copy_only=False)):
+        text = tags[int(index)].as_py()
+        try:
+            ok = isinstance(json.loads(text), dict) and "\x00" not in text and "\\u0000" not in text
+        except ValueError:
+            ok = False
+        bad[index] = not ok
+    return bad
+
+
+def to_csv_bytes(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, batch_size=65_536))
+    return sink.getvalue().to_pybytes()

@@ -1,0 +1,143 @@
+"""Landing stores: `<landing>/<domain>/<YYYY-MM>/*.csv|*.csv.gz|*.parquet`, local or S3."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlparse
+
+from finops_pipeline.constants import LANDING_FILE_SUFFIXES
+
+__all__ = [
+    "LandingFile",
+    "LandingFolderMissing",
+    "LandingStore",
+    "LocalLandingStore",
+    "S3LandingStore",
+    "landing_store_for",
+]
+
+
+class LandingFolderMissing(FileNotFoundError):
+    """The folder of a selected (domain, period) does not exist or holds no file."""
+
+    def __init__(self, domain: str, period: str, expected: str, detail: str = "") -> None:
+        self.domain, self.period, self.expected = domain, period, expected
+        message = (
+            f"no landing files for domain {domain!r}, period {period}: expected FOCUS files "
+            f"({', '.join(LANDING_FILE_SUFFIXES)}) under {expected}"
+        )
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    name: str  # the file's URI, as recorded in finops.releves.source_file
+    size: int
+
+
+class LandingStore(Protocol):
+    def folder_uri(self, domain: str, period: str) -> str: ...
+
+    def list_files(self, domain: str, period: str) -> list[LandingFile]: ...
+
+    def open(self, file: LandingFile) -> Any:  # a context manager yielding a binary file
+        ...
+
+
+def _is_landing_file(name: str) -> bool:
+    return name.lower().endswith(LANDING_FILE_SUFFIXES) and not name.rsplit("/", 1)[-1].startswith(
+        "."
+    )
+
+
+class LocalLandingStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def folder_uri(self, domain: str, period: str) -> str:
+        return str(self.root / domain / period) + "/"
+
+    def list_files(self, domain: str, period: str) -> list[LandingFile]:
+        folder = self.root / domain / period
+        if not folder.is_dir():
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
+        files = [
+            LandingFile(name=str(p), size=p.stat().st_size)
+            for p in sorted(folder.iterdir())
+            if p.is_file() and _is_landing_file(p.name)
+        ]
+        if not files:
+            raise LandingFolderMissing(
+                domain, period, self.folder_uri(domain, period), "the folder exists but is empty"
+            )
+        return files
+
+    @contextmanager
+    def open(self, file: LandingFile) -> Iterator[BinaryIO]:
+        with open(file.name, "rb") as handle:
+            yield handle
+
+
+class S3LandingStore:
+    """Landing files in an S3 (or MinIO) bucket, read through a boto3 client."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
+        self.client, self.bucket, self.prefix = client, bucket, prefix.strip("/")
+
+    def _folder_key(self, domain: str, period: str) -> str:
+        return "/".join(p for p in (self.prefix, domain, period) if p) + "/"
+
+    def folder_uri(self, domain: str, period: str) -> str:
+        return f"s3://{self.bucket}/{self._folder_key(domain, period)}"
+
+    def list_files(self, domain: str, period: str) -> list[LandingFile]:
+        prefix = self._folder_key(domain, period)
+        files: list[LandingFile] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                # Only direct children: nested "folders" are not part of the period.
+                if "/" not in key[len(prefix) :] and _is_landing_file(key):
+                    files.append(LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"]))
+        if not files:
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
+        return sorted(files, key=lambda f: f.name)
+
+    @contextmanager
+    def open(self, file: LandingFile) -> Iterator[BinaryIO]:
+        # Spool to a local temporary file: Parquet needs random access, and a local
+        # copy keeps a slow network from holding the load's transaction open longer.
+        key = urlparse(file.name).path.lstrip("/")
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        with tempfile.TemporaryFile() as spool:
+            try:
+                shutil.copyfileobj(body, spool, length=8 << 20)
+            finally:
+                body.close()
+            spool.seek(0)
+            yield spool  # type: ignore[misc]
+
+
+def landing_store_for(uri: str, s3_client_factory: Any = None) -> LandingStore:
+    """A store for a local folder or an `s3://bucket/prefix` URI."""
+    if not uri or not uri.strip():
+        raise ValueError(
+            "the landing URI is empty: set FINOPS_LANDING_URI to a folder or s3://bucket/prefix"
+        )
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ValueError(f"landing URI {uri!r} names no bucket: use s3://bucket/prefix")
+        if s3_client_factory is None:
+            raise ValueError(f"landing URI {uri!r} is on S3 but no S3 client is configured")
+        return S3LandingStore(s3_client_factory(), parsed.netloc, parsed.path)
+    if parsed.scheme in ("", "file"):
+        return LocalLandingStore(parsed.path if parsed.scheme == "file" else uri)
+    raise ValueError(f"landing URI {uri!r}: unsupported scheme {parsed.scheme!r}; use a path or s3://")

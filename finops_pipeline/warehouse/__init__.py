@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: schema, loads, materialized views."""

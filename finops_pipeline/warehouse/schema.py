@@ -1,0 +1,122 @@
+"""Versioned, idempotent bootstrap of the `finops` warehouse schema.
+
+Each migration runs once, in order, in its own transaction, under an advisory
+lock so that several processes starting at once apply it a single time.
+Running the bootstrap again changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import psycopg
+
+from finops_pipeline.constants import MATERIALIZED_VIEWS
+from finops_pipeline.warehouse import mviews
+
+__all__ = ["MIGRATIONS", "ensure_schema", "schema_version"]
+
+_BOOTSTRAP_LOCK_KEY: Final = 0x46494E4F  # "FINO": one lock for every bootstrap
+
+_RELEVES = """
+CREATE TABLE finops.releves (
+    period               char(7)        NOT NULL,
+    domain               text           NOT NULL,
+    billing_account_id   text,
+    billing_period_start timestamptz    NOT NULL,
+    billing_period_end   timestamptz    NOT NULL,
+    charge_period_start  timestamptz    NOT NULL,
+    charge_period_end    timestamptz    NOT NULL,
+    charge_category      text           NOT NULL,
+    billed_cost          numeric(20, 6) NOT NULL,
+    effective_cost       numeric(20, 6) NOT NULL,
+    billing_currency     char(3)        NOT NULL,
+    service_name         text           NOT NULL,
+    service_category     text           NOT NULL,
+    provider_name        text,
+    region_id            text,
+    resource_id          text,
+    resource_name        text,
+    sub_account_id       text           NOT NULL,
+    sub_account_name     text,
+    consumed_quantity    numeric,
+    consumed_unit        text,
+    tags                 jsonb,
+    dagster_run_id       text           NOT NULL,
+    source_file          text           NOT NULL,
+    application          text GENERATED ALWAYS AS
+                             (coalesce(nullif(tags ->> 'application', ''), 'unassigned')) STORED,
+    CONSTRAINT releves_domain_check CHECK (domain IN ('open', 'private', 'public', 'native'))
+);
+CREATE INDEX releves_period_domain_idx ON finops.releves (period, domain);
+COMMENT ON TABLE finops.releves IS
+    'FinOps cost records (FOCUS 1.2), one row per record; replaced per (period, domain) by finops_batch';
+
+CREATE TABLE finops.applications (
+    application text PRIMARY KEY,
+    family      text NOT NULL,
+    label       text
+);
+COMMENT ON TABLE finops.applications IS
+    'Reference data: the family each application belongs to (Vue Famille / Vue Application)';
+
+CREATE VIEW finops.releves_enriched AS
+SELECT r.*, coalesce(a.family, 'Unassigned') AS family
+FROM finops.releves r
+LEFT JOIN finops.applications a USING (application);
+"""
+
+# (version, description, SQL). Append only: a shipped migration never changes.
+MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
+    (1, "releves, applications reference, enriched view", _RELEVES),
+    (2, "dashboard materialized views", mviews.create_all_sql()),
+)
+
+
+def _ensure_version_table(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS finops")
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS finops.schema_migrations (
+            version     integer PRIMARY KEY,
+            description text        NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+
+
+def schema_version(conn: psycopg.Connection) -> int:
+    """The highest applied migration, 0 when the schema was never bootstrapped."""
+    row = conn.execute("SELECT to_regclass('finops.schema_migrations') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM finops.schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def ensure_schema(database_url: str) -> list[int]:
+    """Apply the missing migrations; return the versions applied by this call."""
+    applied: list[int] = []
+    with psycopg.connect(database_url, autocommit=False) as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
+            _ensure_version_table(conn)
+        for version, description, sql in MIGRATIONS:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
+                done = conn.execute(
+                    "SELECT 1 FROM finops.schema_migrations WHERE version = %s", (version,)
+                ).fetchone()
+                if done:
+                    continue
+                conn.execute(sql)  # type: ignore[arg-type]  # trusted, static SQL
+                conn.execute(
+                    "INSERT INTO finops.schema_migrations (version, description) VALUES (%s, %s)",
+                    (version, description),
+                )
+                applied.append(version)
+    return applied
+
+
+assert len(MATERIALIZED_VIEWS) >= 5
