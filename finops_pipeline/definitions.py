@@ -1,0 +1,41 @@
+"""The code location: assembles jobs, assets, schedule, sensors and resources."""
+
+from __future__ import annotations
+
+from dagster import Definitions, EnvVar, JobDefinition, definitions
+from dagster_aws.s3 import S3Resource
+
+from finops_pipeline.assets import finops_mvs, releves_spec
+from finops_pipeline.constants import JOB_NAME
+from finops_pipeline.jobs import finops_batch
+from finops_pipeline.resources import LandingResource, WarehouseResource
+from finops_pipeline.schedules import build_schedule
+from finops_pipeline.settings import get_pipeline_settings
+
+__all__ = ["build_definitions", "defs", "finops_batch_job"]
+
+
+def build_definitions() -> Definitions:
+    settings = get_pipeline_settings()
+    return Definitions(
+        assets=[releves_spec, finops_mvs],
+        jobs=[finops_batch],
+        schedules=[
+            build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled)
+        ],
+        resources={
+            "warehouse": WarehouseResource(database_url=EnvVar("FINOPS_DATABASE_URL")),
+            # S3 endpoint, region and credentials come from the standard AWS_* variables.
+            "landing": LandingResource(uri=EnvVar("FINOPS_LANDING_URI"), s3=S3Resource()),
+        },
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    return build_definitions()
+
+
+def finops_batch_job() -> JobDefinition:
+    """The job with its resources, for `reconstructable` (CLI and tests)."""
+    return build_definitions().resolve_job_def(JOB_NAME)

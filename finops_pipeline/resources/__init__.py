@@ -1,0 +1,6 @@
+"""Dagster resources: every external system the batch talks to."""
+
+from finops_pipeline.resources.landing import LandingResource
+from finops_pipeline.resources.warehouse import WarehouseResource
+
+__all__ = ["LandingResource", "WarehouseResource"]

@@ -1,0 +1,50 @@
+"""Landing files (local folder or S3 through dagster-aws) as a Dagster resource."""
+
+
+import io
+from typing import Any
+
+import pyarrow.csv as pacsv
+from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from finops_pipeline.landing.store import LandingStore, landing_store_for
+
+REFERENCE_FILE = "reference/applications.csv"
+
+
+class LandingResource(ConfigurableResource):  # type: ignore[misc]
+    uri: str = Field(description="landing root: a local folder or s3://bucket/prefix (FINOPS_LANDING_URI)")
+    s3: S3Resource
+
+    def store(self) -> LandingStore:
+        return landing_store_for(self.uri, s3_client_factory=self.s3.get_client)
+
+    def read_reference(self) -> list[dict[str, Any]] | None:
+        """Rows of `<landing>/reference/applications.csv`, or None when there is none."""
+        uri = self.uri.rstrip("/") + "/" + REFERENCE_FILE
+        if self.uri.startswith("s3://"):
+            bucket, _, prefix = self.uri[5:].partition("/")
+            key = "/".join(p for p in (prefix.strip("/"), REFERENCE_FILE) if p)
+            client = self.s3.get_client()
+            try:
+                data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except client.exceptions.NoSuchKey:
+                return None
+        else:
+            try:
+                with open(uri, "rb") as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                return None
+        table = pacsv.read_csv(io.BytesIO(data))
+        missing = {"application", "family"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"{uri}: missing column(s) {', '.join(sorted(missing))}")
+        rows = table.to_pylist()
+        return [
+            {"application": r["application"], "family": r["family"], "label": r.get("label")}
+            for r in rows
+            if r.get("application")
+        ]

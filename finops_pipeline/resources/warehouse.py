@@ -1,0 +1,58 @@
+"""The PostgreSQL warehouse as a Dagster resource."""
+
+
+from typing import Any
+
+import psycopg
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from finops_pipeline.landing.store import LandingStore
+from finops_pipeline.warehouse import loads, mviews, schema
+
+
+class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
+    """finops.releves, the reference data and the dashboard MVs."""
+
+    database_url: str = Field(description="PostgreSQL URL (FINOPS_DATABASE_URL)")
+    lock_timeout_seconds: float = Field(
+        default=60.0,
+        description="how long a load waits for another run holding the same (period, domain)",
+    )
+
+    def ensure_schema(self) -> list[int]:
+        return schema.ensure_schema(self.database_url)
+
+    def load_period(
+        self, store: LandingStore, domain: str, period: str, run_id: str
+    ) -> loads.PeriodLoad:
+        return loads.load_period(
+            self.database_url,
+            store,
+            domain,
+            period,
+            run_id,
+            lock_timeout_seconds=self.lock_timeout_seconds,
+        )
+
+    def refresh_view(self, name: str, run_id: str) -> mviews.MvRefresh:
+        return mviews.refresh_view(
+            self.database_url, name, application_name=f"finops-batch {run_id[:8]} {name}"[:63]
+        )
+
+    def upsert_applications(self, rows: list[dict[str, Any]]) -> int:
+        """Insert or update the application -> family reference."""
+        if not rows:
+            return 0
+        with psycopg.connect(self.database_url) as conn, conn.transaction():
+            with conn.cursor() as cur:
+                cur.executemany(
+                    """
+                    INSERT INTO finops.applications (application, family, label)
+                    VALUES (%(application)s, %(family)s, %(label)s)
+                    ON CONFLICT (application) DO UPDATE
+                    SET family = EXCLUDED.family, label = EXCLUDED.label
+                    """,
+                    rows,
+                )
+        return len(rows)

@@ -1,0 +1,49 @@
+"""The daily CRON schedule: current month and N-1, every domain."""
+
+
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    schedule,
+)
+
+from finops_pipeline.constants import DOMAINS, PLAN_STEP, SCHEDULE_NAME, TRIGGER_CRON
+from finops_pipeline.jobs import finops_batch
+from finops_pipeline.periods import default_periods
+from finops_pipeline.tags import batch_tags
+
+__all__ = ["build_schedule", "scheduled_run_request"]
+
+
+def scheduled_run_request(context: ScheduleEvaluationContext) -> RunRequest:
+    """Deterministic: the same tick always gives the same run key and config."""
+    when = context.scheduled_execution_time
+    periods = default_periods(when)
+    domains = list(DOMAINS)
+    return RunRequest(
+        run_key=f"{SCHEDULE_NAME}:{when.isoformat()}",
+        run_config={"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}},
+        tags=batch_tags(
+            trigger=TRIGGER_CRON,
+            periods=periods,
+            domains=domains,
+            requested_by=f"schedule:{SCHEDULE_NAME}",
+        ),
+    )
+
+
+def build_schedule(cron: str, timezone: str, enabled: bool) -> ScheduleDefinition:
+    @schedule(
+        name=SCHEDULE_NAME,
+        job=finops_batch,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=DefaultScheduleStatus.RUNNING if enabled else DefaultScheduleStatus.STOPPED,
+        description=f"Daily FinOps batch ({cron}, {timezone}): current month and N-1, all domains",
+    )
+    def _schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        return scheduled_run_request(context)
+
+    return _schedule
