@@ -1,0 +1,1 @@
+"""HTTP routers of the admin API (base path /finops/admin)."""
