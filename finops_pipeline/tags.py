@@ -17,6 +17,7 @@ from finops_pipeline.constants import (
     TRIGGER_CRON,
     TRIGGER_MANUAL,
 )
+from finops_pipeline.periods import normalize_periods
 
 __all__ = ["batch_tags", "normalize_domains"]
 
@@ -47,7 +48,7 @@ def batch_tags(
         raise ValueError(f"trigger must be CRON or MANUAL, got {trigger!r}")
     tags = {
         TAG_TRIGGER: trigger,
-        TAG_PERIODS: ",".join(periods),
+        TAG_PERIODS: ",".join(normalize_periods(periods)),
         TAG_DOMAINS: ",".join(domains),
         TAG_VERSION: __version__,
     }

@@ -1,0 +1,235 @@
+"""`finops dev`: the whole stack on one machine, with nothing but Python installed.
+
+PostgreSQL (pgserver) in the state folder, the warehouse schema, demo landing
+data, a few seeded runs (one failing), the Dagster webserver and daemon, and
+the admin API. Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from finops_pipeline.constants import (
+    DOMAINS,
+    JOB_NAME,
+    PLAN_STEP,
+    SCHEDULE_NAME,
+    TRIGGER_CRON,
+    TRIGGER_MANUAL,
+)
+from finops_pipeline.periods import add_months, format_period, parse_period
+
+__all__ = ["DevStack", "seed_run_plans"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MONTHS = 6
+
+
+def _say(message: str) -> None:
+    print(f"[finops dev] {message}", flush=True)
+
+
+def ensure_database(base_url: str, name: str) -> str:
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # fixed names
+    return base_url.replace("/postgres?", f"/{name}?", 1)
+
+
+def seed_run_plans(now: datetime) -> list[dict[str, Any]]:
+    """The demo history: successes, a CRON run, and one run failing on a broken month."""
+    current = parse_period(format_period(now))
+    months = [format_period(add_months(current, -i)) for i in range(DEMO_MONTHS)]  # newest first
+    every = list(DOMAINS)
+    return [
+        {"periods": months[5:3:-1], "domains": every, "trigger": TRIGGER_MANUAL,
+         "requested_by": "user:default/amelie.martin"},
+        {"periods": months[3:1:-1], "domains": every, "trigger": TRIGGER_MANUAL,
+         "requested_by": "user:default/amelie.martin"},  # native months[2] is broken: FAILED
+        {"periods": [months[2]], "domains": ["open", "public"], "trigger": TRIGGER_MANUAL,
+         "requested_by": "user:default/jdoe"},
+        {"periods": months[1::-1], "domains": every, "trigger": TRIGGER_CRON,
+         "requested_by": f"schedule:{SCHEDULE_NAME}"},
+    ]  # fmt: skip
+
+
+class DevStack:
+    def __init__(self, home: str, api_port: int, dagster_port: int, seed: bool) -> None:
+        self.home = Path(home).resolve()
+        self.api_port, self.dagster_port, self.seed = api_port, dagster_port, seed
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.env: dict[str, str] = {}
+
+    # -- setup -------------------------------------------------------------------------
+    def _start_postgres(self) -> tuple[str, str]:
+        import pgserver
+
+        _say(f"starting PostgreSQL (pgserver) in {self.home / 'pgdata'}")
+        server = pgserver.get_server(self.home / "pgdata", cleanup_mode="stop")
+        base = server.get_uri()
+        return ensure_database(base, "finops"), ensure_database(base, "dagster")
+
+    def _prepare_env(self, warehouse_url: str, dagster_url: str) -> None:
+        dagster_home = self.home / "dagster_home"
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        template = REPO_ROOT / "dagster.yaml"
+        if not template.is_file():
+            raise SystemExit(f"finops dev: {template} not found; run it from a source checkout")
+        shutil.copyfile(template, dagster_home / "dagster.yaml")
+        landing = self.home / "landing"
+        env = {
+            "DAGSTER_HOME": str(dagster_home),
+            "DAGSTER_PG_URL": dagster_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+            "FINOPS_DATABASE_URL": warehouse_url,
+            "FINOPS_LANDING_URI": os.environ.get("FINOPS_LANDING_URI", str(landing)),
+            "FINOPS_COMPUTE_LOGS_DIR": str(dagster_home / "storage"),
+            "FINOPS_AUTH_MODE": os.environ.get("FINOPS_AUTH_MODE", "dev"),
+            "FINOPS_API_HOST": "127.0.0.1",
+            "FINOPS_API_PORT": str(self.api_port),
+            "FINOPS_DAGSTER_UI_URL": f"http://127.0.0.1:{self.dagster_port}",
+        }
+        self.env = env
+        os.environ.update(env)
+        lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+        (self.home / "env.sh").write_text(
+            "# Environment of the `finops dev` stack: `source .finops/env.sh`, then e.g. `finops batch`.\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+
+    def _seed_landing(self) -> None:
+        from finops_pipeline.demo_data import write_demo_landing
+
+        landing = Path(self.env["FINOPS_LANDING_URI"])
+        if (landing / "manifest.json").exists():
+            _say(f"demo landing data already in {landing}")
+            return
+        now = datetime.now(UTC)
+        broken = ("native", format_period(add_months(parse_period(format_period(now)), -2)))
+        summary = write_demo_landing(str(landing), months=DEMO_MONTHS, now=now, broken=broken)
+        _say(
+            f"wrote demo landing data: {sum(summary['rows'].values())} cost records, "
+            f"{len(summary['files'])} files, broken month {broken[0]}/{broken[1]}"
+        )
+
+    def _seed_runs(self) -> None:
+        from dagster import DagsterInstance, RunsFilter
+
+        from finops_pipeline.definitions import build_definitions
+        from finops_pipeline.tags import batch_tags
+
+        with DagsterInstance.get() as instance:
+            if instance.get_runs_count(RunsFilter(job_name=JOB_NAME)) > 0:
+                _say("Dagster already has finops_batch runs: not seeding")
+                return
+            job = build_definitions().resolve_job_def(JOB_NAME)
+            for plan in seed_run_plans(datetime.now(UTC)):
+                tags = batch_tags(
+                    trigger=plan["trigger"], periods=plan["periods"], domains=plan["domains"],
+                    requested_by=plan["requested_by"],
+                )  # fmt: skip
+                if plan["trigger"] == TRIGGER_CRON:
+                    tags["dagster/schedule_name"] = SCHEDULE_NAME
+                result = job.execute_in_process(
+                    instance=instance,
+                    run_config={
+                        "ops": {PLAN_STEP: {"config": {k: plan[k] for k in ("periods", "domains")}}},
+                        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                    },
+                    tags=tags,
+                    raise_on_error=False,
+                )
+                _say(
+                    f"seeded run {result.run_id[:8]} {'SUCCESS' if result.success else 'FAILED'}: "
+                    f"{','.join(plan['periods'])} {','.join(plan['domains'])}"
+                )
+
+    # -- processes -----------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log_path = self.home / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")  # noqa: SIM115  # lives as long as the child
+        child = subprocess.Popen(
+            argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, start_new_session=True,
+        )  # fmt: skip
+        self.children.append(child)
+        _say(f"started {name} (pid {child.pid}), log: {log_path}")
+
+    def _wait_http(self, url: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(c.poll() is not None for c in self.children):
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return True
+            except OSError:
+                time.sleep(0.5)
+        return False
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+    def run(self) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        from finops_pipeline.warehouse.schema import ensure_schema
+
+        warehouse_url, dagster_url = self._start_postgres()
+        self._prepare_env(warehouse_url, dagster_url)
+        ensure_schema(warehouse_url)
+        if self.seed:
+            self._seed_landing()
+            self._seed_runs()
+        bin_dir = Path(sys.executable).parent
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        self._spawn("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace,
+                                          "-h", "127.0.0.1", "-p", str(self.dagster_port)])  # fmt: skip
+        self._spawn("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
+        self._spawn("finops-api", [str(bin_dir / "finops"), "serve"])
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            api = f"http://127.0.0.1:{self.api_port}/finops/admin"
+            ok_api = self._wait_http(f"{api}/healthz", 60)
+            ok_ui = self._wait_http(f"http://127.0.0.1:{self.dagster_port}/server_info", 120)
+            if not (ok_api and ok_ui):
+                _say(f"a process did not come up; see the logs in {self.home / 'logs'}")
+                return 1
+            _say("ready:")
+            _say(f"  Dagster UI       http://127.0.0.1:{self.dagster_port}")
+            _say(f"  admin API        {api}/runs  (OpenAPI: {api}/openapi.json)")
+            _say(f"  admin UI         {api}/ui")
+            _say(f"  auth mode        {self.env['FINOPS_AUTH_MODE']}")
+            _say(f"  environment      source {self.home / 'env.sh'}")
+            _say("Ctrl-C stops everything.")
+            while all(c.poll() is None for c in self.children):
+                time.sleep(1)
+            _say(f"a process exited unexpectedly; see the logs in {self.home / 'logs'}")
+            return 1
+        except KeyboardInterrupt:
+            _say("stopping")
+            return 0
+        finally:
+            self._stop_children()
