@@ -10,6 +10,18 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 API_BASE_PATH = "/finops/admin"
+ASYMMETRIC_JWT_ALGORITHMS = (
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+)
 
 
 class StaticToken(BaseModel):
@@ -53,6 +65,33 @@ class AdminSettings(BaseSettings):
     static_tokens: Annotated[list[StaticToken], NoDecode] = Field(
         default_factory=list, alias="FINOPS_STATIC_TOKENS"
     )
+    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
+        default=["ES256"],
+        alias="FINOPS_JWT_ALGORITHMS",
+        description="signature algorithms accepted on Backstage tokens; never taken from the token itself",
+    )
+    jwt_leeway_seconds: float = Field(
+        default=30.0, alias="FINOPS_JWT_LEEWAY_SECONDS", ge=0, le=300, description="clock skew allowed"
+    )
+    jwks_min_refetch_seconds: float = Field(
+        default=60.0,
+        alias="FINOPS_JWKS_MIN_REFETCH_SECONDS",
+        ge=0,
+        description="an unknown key id refetches the JWKS at most this often",
+    )
+    jwks_max_age_seconds: float = Field(
+        default=3600.0,
+        alias="FINOPS_JWKS_MAX_AGE_SECONDS",
+        gt=0,
+        description="cached Backstage keys are refetched after this age",
+    )
+    identity_timeout_seconds: float = Field(
+        default=5.0,
+        alias="FINOPS_IDENTITY_TIMEOUT_SECONDS",
+        gt=0,
+        le=60,
+        description="timeout of each call to Backstage's JWKS and userinfo endpoints",
+    )
     api_host: str = Field(default="127.0.0.1", alias="FINOPS_API_HOST")
     api_port: int = Field(default=7007, alias="FINOPS_API_PORT", ge=1, le=65535)
 
@@ -60,6 +99,33 @@ class AdminSettings(BaseSettings):
     @classmethod
     def _refs(cls, value: Any) -> Any:
         return _split_refs(value)
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _algorithms(cls, value: Any) -> Any:
+        return _split_refs(value)
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        # Symmetric algorithms (HS*) would let anyone holding the public key forge tokens.
+        unknown = [alg for alg in value if alg not in ASYMMETRIC_JWT_ALGORITHMS]
+        if unknown or not value:
+            raise ValueError(
+                f"FINOPS_JWT_ALGORITHMS must list asymmetric algorithms among "
+                f"{', '.join(ASYMMETRIC_JWT_ALGORITHMS)}; got {value!r}"
+            )
+        return value
+
+    @field_validator("backstage_url")
+    @classmethod
+    def _backstage_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"FINOPS_BACKSTAGE_URL must be the Backstage backend's http(s) base URL, got {value!r}"
+            )
+        return value
 
     @field_validator("static_tokens", mode="before")
     @classmethod

@@ -1,34 +1,38 @@
 """Who is calling, and what they may do.
 
-Interface used by the routers (kept stable):
-- `CallerDep`: the authenticated caller (`Caller`: subject entity ref, role).
-- `ReaderDep`: a caller allowed to read run list, detail and coverage.
+Interface used by the routers:
+- `CallerDep`: the authenticated caller (`Caller`: subject entity ref, role, groups, via).
+  Authentication only: a caller with no role passes. Data routes use one of:
+- `ReaderDep`: a caller allowed to read the run list, run detail and coverage
+  (admins; users when FINOPS_USER_ACCESS=read).
 - `AdminDep`: a caller allowed everything (logs, reprocess).
 
-NOTE: interim implementation - every caller is a dev admin. Replaced by the
-Backstage/static/dev implementation.
+Modes (FINOPS_AUTH_MODE): `backstage` (Backstage user tokens, plus service
+tokens from FINOPS_STATIC_TOKENS), `static` (service tokens only), `dev`
+(every caller is an admin; loopback only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from finops_admin_plugin.auth.authenticator import AuthConfigError, Authenticator
+from finops_admin_plugin.auth.caller import DEV_SUBJECT, Caller, Role, token_fingerprint
+from finops_admin_plugin.auth.dependencies import AdminDep, CallerDep, ReaderDep, get_caller
+from finops_admin_plugin.auth.devmode import DevModeBindError, check_dev_mode_bind, is_loopback_host
+from finops_admin_plugin.auth.install import install_auth
 
-from fastapi import Depends
-
-__all__ = ["AdminDep", "Caller", "CallerDep", "ReaderDep"]
-
-
-@dataclass(frozen=True)
-class Caller:
-    subject: str
-    role: Literal["admin", "user"]
-
-
-def get_caller() -> Caller:
-    return Caller(subject="user:default/dev", role="admin")
-
-
-CallerDep = Annotated[Caller, Depends(get_caller)]
-ReaderDep = CallerDep
-AdminDep = CallerDep
+__all__ = [
+    "DEV_SUBJECT",
+    "AdminDep",
+    "AuthConfigError",
+    "Authenticator",
+    "Caller",
+    "CallerDep",
+    "DevModeBindError",
+    "ReaderDep",
+    "Role",
+    "check_dev_mode_bind",
+    "get_caller",
+    "install_auth",
+    "is_loopback_host",
+    "token_fingerprint",
+]

@@ -1,0 +1,57 @@
+"""`GET /me`: who the API thinks the caller is, what they may do, and whether dev mode is on.
+
+The UI uses it to hide actions the caller may not take and to show a banner in dev mode.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from finops_admin_plugin.auth.dependencies import CallerDep
+from finops_admin_plugin.auth.roles import can_administer, can_read
+
+router = APIRouter(tags=["auth"])
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class AccessResponse(_Camel):
+    read: bool
+    logs: bool
+    reprocess: bool
+
+
+class CallerResponse(_Camel):
+    subject: str
+    role: Literal["admin", "user"] | None
+    groups: list[str]
+    via: Literal["backstage", "static", "dev"]
+    auth_mode: Literal["backstage", "static", "dev"]
+    dev_mode: bool
+    access: AccessResponse
+
+
+@router.get(
+    "/me",
+    summary="The authenticated caller, their role and what they may do",
+    response_model=CallerResponse,
+    response_model_by_alias=True,
+)
+def me(request: Request, caller: CallerDep) -> CallerResponse:
+    settings = request.app.state.settings
+    admin = can_administer(caller)
+    return CallerResponse(
+        subject=caller.subject,
+        role=caller.role,
+        groups=list(caller.groups),
+        via=caller.via,
+        auth_mode=settings.auth_mode,
+        dev_mode=settings.auth_mode == "dev",
+        access=AccessResponse(read=can_read(caller, settings), logs=admin, reprocess=admin),
+    )
