@@ -52,7 +52,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"api_host": args.host})
     if args.port:
         settings = settings.model_copy(update={"api_port": args.port})
-    app = create_app(settings)
+    from finops_admin_plugin.auth import AuthConfigError, DevModeBindError
+
+    try:
+        app = create_app(settings)
+    except (AuthConfigError, DevModeBindError) as exc:
+        raise CliError(str(exc)) from None
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
     return 0
 
