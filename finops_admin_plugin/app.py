@@ -2,21 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, FastAPI
 
 from finops_admin_plugin import __version__
-from finops_admin_plugin.api import health
+from finops_admin_plugin.api import coverage, health, runs
 from finops_admin_plugin.auth import install_auth
 from finops_admin_plugin.auth.router import router as auth_router
 from finops_admin_plugin.errors import install_error_handlers
+from finops_admin_plugin.services import AdminServices
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: AdminSettings | None = None) -> FastAPI:
+def create_app(
+    settings: AdminSettings | None = None,
+    *,
+    dagster_instance: DagsterInstance | None = None,
+    projector_interval: float | None = 1.0,
+) -> FastAPI:
+    """The admin API. `dagster_instance` overrides DAGSTER_HOME (tests); `projector_interval=None`
+    serves the read model without following Dagster (a separate process, or a test, projects)."""
     settings = settings or get_settings()
+    services = AdminServices(
+        settings, dagster_instance=dagster_instance, projector_interval=projector_interval
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(services.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(services.stop)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="FinOps Batch Admin API",
         version=__version__,
         description="Runs of the FinOps batch (derived from Dagster), logs, reprocess requests.",
@@ -25,10 +54,15 @@ def create_app(settings: AdminSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.finops = services
+    if dagster_instance is not None or settings.dagster_home:
+        app.state.dagster_check = services.dagster_check
     install_auth(app, settings)
     install_error_handlers(app)
     router = APIRouter(prefix=API_BASE_PATH)
     router.include_router(health.router)
+    router.include_router(runs.router)
+    router.include_router(coverage.router)
     router.include_router(auth_router)
     app.include_router(router)
     return app

@@ -1,0 +1,278 @@
+"""GET /runs (list, filters, sorts, cursor pages, CSV export) and GET /runs/{runId} (detail).
+
+The list is served from the read model (one indexed statement per page). A
+detail comes from the read model once the run has ended, and is built fresh
+from Dagster while it is queued or running.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+import sqlalchemy.exc
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response, StreamingResponse
+
+from finops_admin_plugin.auth import ReaderDep
+from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.mapping.links import fill_links
+from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
+from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
+from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
+from finops_admin_plugin.services import AdminServices, ServicesDep
+from finops_pipeline.constants import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
+from finops_pipeline.periods import PeriodError, parse_period
+
+__all__ = ["RunDep", "RunFiltersDep", "get_run", "get_run_filters", "router"]
+
+router = APIRouter(tags=["runs"])
+
+RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN")
+TRIGGERS = (TRIGGER_CRON, TRIGGER_MANUAL)
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_RUN_ID_SEARCH = re.compile(r"^[0-9A-Fa-f-]{1,36}$")
+CSV_COLUMNS = (
+    "runId", "status", "dagsterStatus", "trigger", "launchedBy", "reprocessRequestId", "periods", "domains",
+    *(f"{d}Status" for d in DOMAINS),
+    "createdTime", "startTime", "endTime", "durationSeconds", "rowsRead", "relevesInserted",
+    "relevesDeleted", "relevesRejected", "billedCost", "mvsRefreshed", "errorCount", "errorMessage",
+    "anomalies", "version",
+)  # fmt: skip
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A user value quoted for an error message, cut when very long."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def _values(param: str, raw: list[str]) -> list[str]:
+    """Repeatable parameter values; `a,b` counts as two values."""
+    values = [part.strip() for item in raw for part in item.split(",")]
+    if any(not v for v in values):
+        raise InputError(f"{param}: empty value in {_shown(','.join(raw))}")
+    return values
+
+
+def _enum(param: str, raw: list[str], allowed: tuple[str, ...], *, upper: bool) -> tuple[str, ...]:
+    chosen = []
+    for value in _values(param, raw):
+        normalized = value.upper() if upper else value.lower()
+        if normalized not in allowed:
+            raise InputError(f"{param}: unknown value {_shown(value)}; expected any of {', '.join(allowed)}")
+        chosen.append(normalized)
+    return tuple(dict.fromkeys(chosen))
+
+
+def _instant(param: str, value: str, *, upper_bound: bool) -> datetime:
+    """An ISO date or datetime (UTC unless an offset is given) as a bound on start time.
+
+    A date as `to` includes that whole day; a datetime as `to` is inclusive.
+    """
+    text = value.strip()
+    problem = (
+        f"{param} must be an ISO date (2026-11-01) or datetime (2026-11-01T06:00:00Z), got {_shown(value)}"
+    )
+    if len(text) > 40:
+        raise InputError(problem)
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, tzinfo=UTC)
+            return moment + timedelta(days=1) if upper_bound else moment
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return moment + timedelta(microseconds=1) if upper_bound else moment
+    except (ValueError, OverflowError):
+        raise InputError(problem) from None
+
+
+def get_run_filters(
+    status: Annotated[list[str], Query(description=f"any of {', '.join(RUN_STATUSES)}; repeatable")] = [],  # noqa: B006
+    period: Annotated[list[str], Query(description="YYYY-MM; runs processing any of them; repeatable")] = [],  # noqa: B006
+    domain: Annotated[list[str], Query(description=f"any of {', '.join(DOMAINS)}; repeatable")] = [],  # noqa: B006
+    trigger: Annotated[str | None, Query(description="CRON or MANUAL")] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description="start time at or after: ISO date or datetime (UTC)")
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="start time at or before: ISO datetime, or a date (the whole day)")
+    ] = None,
+    q: Annotated[str | None, Query(description="run id, or its beginning (hex digits and dashes)")] = None,
+    anomalous: Annotated[
+        bool | None, Query(description="only runs with (true) or without (false) anomalies")
+    ] = None,
+    sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "-startTime",
+) -> RunFilters:
+    periods = []
+    for value in _values("period", period):
+        try:
+            parse_period(value)
+        except PeriodError as exc:
+            raise InputError(f"period must be YYYY-MM, got {_shown(value)}") from exc
+        periods.append(value)
+    triggers = _enum("trigger", [trigger], TRIGGERS, upper=True) if trigger is not None else ()
+    if sort not in SORTS:
+        raise InputError(f"sort must be one of {', '.join(SORTS)}; got {_shown(sort)}")
+    start_from = _instant("from", from_, upper_bound=False) if from_ is not None else None
+    start_before = _instant("to", to, upper_bound=True) if to is not None else None
+    if start_from is not None and start_before is not None and start_from >= start_before:
+        raise InputError(f"from ({_shown(from_ or '')}) is after to ({_shown(to or '')})")
+    if q is not None and not _RUN_ID_SEARCH.match(q.strip()):
+        raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {_shown(q)}")
+    return RunFilters(
+        statuses=_enum("status", status, RUN_STATUSES, upper=True),
+        periods=tuple(dict.fromkeys(periods)),
+        domains=_enum("domain", domain, DOMAINS, upper=False),
+        trigger=triggers[0] if triggers else None,
+        start_from=start_from,
+        start_before=start_before,
+        q=q.strip().lower() if q else None,
+        anomalous=anomalous,
+        sort=sort,  # type: ignore[arg-type]
+    )
+
+
+RunFiltersDep = Annotated[RunFilters, Depends(get_run_filters)]
+
+
+def _json(payload: Any) -> Response:
+    return Response(content=json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+
+def _csv_cell(value: Any) -> Any:
+    # Spreadsheets run cells starting with = + @ as formulas: neutralize them.
+    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+        return "'" + value
+    return value
+
+
+def _csv_row(run: dict[str, Any]) -> list[Any]:
+    volumes, errors = run["volumes"], run["errors"]
+    anomalies = " ".join(f"{a['scope']}:{a['metric']}" for a in run.get("anomalies", []))
+    return [
+        _csv_cell(v)
+        for v in (
+            run["runId"], run["status"], run["dagsterStatus"], run["trigger"], run.get("launchedBy") or "",
+            run.get("reprocessRequestId") or "",
+            ";".join(run["periods"]), ";".join(run["domains"]),
+            *(run["domainStatuses"].get(d, "") for d in DOMAINS),
+            run["createdTime"], run.get("startTime") or "", run.get("endTime") or "",
+            "" if run.get("durationSeconds") is None else run["durationSeconds"],
+            volumes["rowsRead"], volumes["relevesInserted"], volumes["relevesDeleted"],
+            volumes["relevesRejected"], volumes["billedCost"], volumes["mvsRefreshed"],
+            errors["count"], errors.get("message") or "", anomalies, run.get("version") or "",
+        )
+    ]  # fmt: skip
+
+
+def _csv_export(services: AdminServices, filters: RunFilters) -> StreamingResponse:
+    rows = services.store.export(filters)
+    first = next(rows, None)  # fail before the 200 header is sent when the database is down
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        if first is not None:
+            writer.writerow(_csv_row(first))
+            for run in rows:
+                writer.writerow(_csv_row(run))
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="finops-runs-{stamp}.csv"'},
+    )
+
+
+@router.get(
+    "/runs",
+    summary="FinOps batch runs, newest first: filters, sorts, cursor pages, CSV export",
+    response_model=RunCollectionResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def list_runs(
+    _caller: ReaderDep,
+    services: ServicesDep,
+    filters: RunFiltersDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="page size, 1-200")] = 50,
+    cursor: Annotated[str | None, Query(description="`pageInfo.nextCursor` of the previous page")] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: the whole filtered list")] = "json",
+) -> Response:
+    try:
+        if format == "csv":
+            return _csv_export(services, filters)
+        after = None
+        if cursor is not None:
+            try:
+                after = services.store.cursor_key().decode(cursor, filters)
+            except CursorError as exc:
+                raise InputError(f"cursor is not valid: {exc}; got {_shown(cursor, 40)}") from None
+        page = services.store.page(filters, limit, after)
+    except ReadModelUnavailable as exc:
+        raise ServiceUnavailableError(str(exc)) from None
+    next_cursor = (
+        services.store.cursor_key().encode(filters, page.next_after[0], page.next_after[1])
+        if page.next_after
+        else None
+    )
+    items = [fill_links(item, services.links) for item in page.items]
+    return _json({"items": items, "pageInfo": {"nextCursor": next_cursor}, "totalItems": page.total})
+
+
+def get_run(
+    services: ServicesDep,
+    run_id: Annotated[str, Path(alias="runId", description="Dagster run id of a FinOps batch run")],
+) -> dict[str, Any]:
+    """The detail JSON of a FinOps run: stored once it has ended, fresh from Dagster before."""
+    if not _RUN_ID.match(run_id):
+        raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {_shown(run_id)}")
+    try:
+        stored = services.store.detail(run_id)
+    except (ReadModelUnavailable, ServiceUnavailableError):
+        stored = None  # the detail can still be built from Dagster
+    if stored is not None and not stored[1]:
+        return stored[0]
+    try:
+        record = services.source.run_record(run_id)
+        if record is None:
+            raise NotFoundError(f"no run with runId {_shown(run_id)} in Dagster")
+        job_name = record.dagster_run.job_name
+        if job_name != JOB_NAME:
+            raise NotFoundError(
+                f"runId {_shown(run_id)} is a run of Dagster job {job_name!r}, "
+                f"not of the FinOps batch ({JOB_NAME})"
+            )
+        detail = detail_payload(map_run_detail(record, services.source.events(run_id).entries))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
+    if stored is not None:  # anomalies are scored by the projector, from history
+        detail["anomalies"] = stored[0].get("anomalies", [])
+        previous = {b["domain"]: b.get("anomalies", []) for b in stored[0].get("blocks", [])}
+        for block in detail["blocks"]:
+            block["anomalies"] = previous.get(block["domain"], [])
+    return detail
+
+
+RunDep = Annotated[dict[str, Any], Depends(get_run)]
+
+
+@router.get(
+    "/runs/{runId}",
+    summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
+    response_model=RunDetailResponse,
+)
+def run_detail(_caller: ReaderDep, services: ServicesDep, run: RunDep) -> Response:
+    return _json(fill_links(dict(run), services.links))

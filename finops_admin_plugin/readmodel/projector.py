@@ -1,0 +1,167 @@
+"""Keeps the read model current by following Dagster through public `DagsterInstance` APIs.
+
+Each tick (about once a second):
+1. runs whose Dagster record changed since the watermark (`RunsFilter(updated_after=...)`,
+   looking back `LOOKBACK_SECONDS` because Dagster stamps a run with the time of
+   its event, which it writes before the run row) are mapped and upserted;
+2. runs the read model still shows as QUEUED/RUNNING are re-mapped when their
+   event log grew (step events do not touch the run record).
+Several API processes may run a projector: a PostgreSQL advisory lock lets one
+work per tick, and the upsert is guarded by a (event id, update time) version,
+so an older projection never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from dagster import RunRecord
+
+from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.mapping.runs import map_run_detail
+from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
+from finops_admin_plugin.readmodel.store import ReadModel, ReadModelUnavailable
+
+__all__ = ["LOOKBACK_SECONDS", "Projector"]
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_SECONDS = 5.0
+BATCH = 500
+
+
+class Projector:
+    def __init__(self, source: DagsterSource, store: ReadModel, *, interval: float = 1.0) -> None:
+        self.source = source
+        self.store = store
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    # --- one pass -----------------------------------------------------------------------
+
+    def project(self, conn: psycopg.Connection, record: RunRecord, *, score: bool = True) -> bool:
+        run_id = record.dagster_run.run_id
+        events = self.source.events(run_id)
+        detail = map_run_detail(record, events.entries)
+        return self.store.save(
+            conn,
+            detail,
+            dagster_updated=record.update_timestamp.timestamp(),
+            event_id=events.last_id,
+            score=score,
+        )
+
+    def follow_updates(
+        self, conn: psycopg.Connection, *, score: bool = True, lookback: float = LOOKBACK_SECONDS
+    ) -> int:
+        """Project every run changed since the watermark; returns how many were written."""
+        watermark = self.store.watermark(conn)
+        after = (
+            datetime.fromtimestamp(watermark, tz=UTC) - timedelta(seconds=lookback)
+            if watermark is not None
+            else None
+        )
+        written = 0
+        while True:
+            records = list(self.source.runs_updated_after(after, BATCH))
+            if not records:
+                return written
+            known = self.store.versions(conn, [r.dagster_run.run_id for r in records])
+            for record in records:
+                stored = known.get(record.dagster_run.run_id)
+                if (
+                    stored is not None
+                    and not stored.active
+                    and stored.dagster_updated >= record.update_timestamp.timestamp()
+                ):
+                    continue  # this final state is already projected
+                written += self._project_safely(conn, record, score=score)
+            newest = records[-1].update_timestamp
+            self.store.set_watermark(conn, newest.timestamp())
+            if len(records) < BATCH:
+                return written
+            # A full batch: continue just before the newest stamp, so runs sharing it are not skipped.
+            next_after = newest - timedelta(microseconds=1)
+            if after is not None and next_after <= after:
+                next_after = newest
+            after = next_after
+
+    def refresh_active(self, conn: psycopg.Connection) -> int:
+        """Re-project in-progress runs whose event log grew since their last projection."""
+        written = 0
+        for run_id, event_id in self.store.active_runs(conn):
+            if self.source.last_event_id(run_id) == event_id:
+                continue
+            record = self.source.run_record(run_id)
+            if record is None:
+                self.store.delete_run(conn, run_id)  # deleted from Dagster
+                continue
+            written += self._project_safely(conn, record)
+        return written
+
+    def _project_safely(self, conn: psycopg.Connection, record: RunRecord, *, score: bool = True) -> bool:
+        # One run Dagster stores in an unexpected shape must not stall every other run.
+        try:
+            return self.project(conn, record, score=score)
+        except (ReadModelUnavailable, psycopg.OperationalError):
+            raise
+        except Exception:
+            log.exception(
+                "read model: cannot project run %s; it stays as last projected", record.dagster_run.run_id
+            )
+            return False
+
+    def tick(self) -> int:
+        """One projection pass; 0 when another process holds the projector lock."""
+        with self.store.projector_lock() as conn:
+            if conn is None:
+                return 0
+            return self.follow_updates(conn) + self.refresh_active(conn)
+
+    def reindex(self) -> int:
+        """Rebuild everything from Dagster: map every run, then score anomalies oldest first."""
+        with self.store.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+            try:
+                self.store.truncate(conn)
+                count = self.follow_updates(conn, score=False, lookback=0)
+                self.store.rescore_all(conn)
+                return count
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+
+    # --- background thread --------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="finops-admin-projector", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+                self.last_error = None
+            except ReadModelUnavailable as exc:
+                self._report(f"read model unavailable: {exc}")
+            except Exception as exc:  # keep following: one bad tick must not stop the projector
+                self._report(f"{type(exc).__name__}: {exc}", exc_info=True)
+            self._stop.wait(self.interval)
+
+    def _report(self, message: str, exc_info: bool = False) -> None:
+        if message != self.last_error:
+            log.warning("read model projector: %s", message, exc_info=exc_info)
+        self.last_error = message

@@ -1,0 +1,182 @@
+"""Run-list queries: filters, sorts and opaque keyset cursors over `finops_admin.runs`.
+
+A page is ONE statement: the keyset page (index scan on the sort index, `LIMIT
+n+1` to know whether there is a next page) and the COUNT of the same filters.
+
+The cursor is `base64url(json) "." base64url(hmac)`, keyed by a secret kept in
+the read model, and bound to the filters and sort it was issued for: a forged,
+corrupted or reused-with-other-filters cursor is refused, never half-honoured.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from psycopg import sql
+
+from finops_admin_plugin.readmodel.schema import SCHEMA
+
+__all__ = [
+    "SORTS",
+    "CursorError",
+    "CursorKey",
+    "RunFilters",
+    "Sort",
+    "count_and_page_sql",
+    "export_sql",
+]
+
+Sort = Literal["-startTime", "startTime", "-durationSeconds", "durationSeconds"]
+SORTS: Final[tuple[Sort, ...]] = ("-startTime", "startTime", "-durationSeconds", "durationSeconds")
+_SORT_COLUMN: Final = {"startTime": "sort_time", "durationSeconds": "duration_sort"}
+
+
+class CursorError(ValueError):
+    """A cursor that this server did not issue for these filters."""
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """Validated list filters (the API turns query parameters into this)."""
+
+    statuses: tuple[str, ...] = ()
+    periods: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    trigger: str | None = None
+    start_from: datetime | None = None  # inclusive
+    start_before: datetime | None = None  # exclusive
+    q: str | None = None
+    anomalous: bool | None = None
+    sort: Sort = "-startTime"
+
+    def fingerprint(self) -> str:
+        """Stable digest of what a cursor depends on (not the page size)."""
+        payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+        raw = json.dumps(payload, sort_keys=True, default=list).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def where(self) -> tuple[sql.Composable, list[Any]]:
+        clauses: list[sql.Composable] = []
+        params: list[Any] = []
+        if self.statuses:
+            clauses.append(sql.SQL("status = ANY(%s)"))
+            params.append(list(self.statuses))
+        if self.periods:
+            clauses.append(sql.SQL("periods && %s::text[]"))
+            params.append(list(self.periods))
+        if self.domains:
+            clauses.append(sql.SQL("domains && %s::text[]"))
+            params.append(list(self.domains))
+        if self.trigger:
+            clauses.append(sql.SQL("trigger = %s"))
+            params.append(self.trigger)
+        if self.start_from is not None:
+            clauses.append(sql.SQL("sort_time >= %s"))
+            params.append(self.start_from)
+        if self.start_before is not None:
+            clauses.append(sql.SQL("sort_time < %s"))
+            params.append(self.start_before)
+        if self.q:
+            clauses.append(sql.SQL("run_id LIKE %s"))
+            params.append(self.q.replace("\\", "").replace("%", "").replace("_", "") + "%")
+        if self.anomalous is not None:
+            clauses.append(sql.SQL("anomalous") if self.anomalous else sql.SQL("NOT anomalous"))
+        if not clauses:
+            return sql.SQL("TRUE"), params
+        return sql.SQL(" AND ").join(clauses), params
+
+
+@dataclass(frozen=True)
+class CursorKey:
+    secret: bytes = field(repr=False)
+
+    def _mac(self, payload: bytes) -> str:
+        digest = hmac.new(self.secret, payload, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def encode(self, filters: RunFilters, sort_value: Any, run_id: str) -> str:
+        value = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
+        payload = json.dumps(
+            {"f": filters.fingerprint(), "k": value, "i": run_id}, separators=(",", ":")
+        ).encode()
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._mac(payload)
+
+    def decode(self, cursor: str, filters: RunFilters) -> tuple[Any, str]:
+        """(sort value, run id) after which the next page starts."""
+        body, dot, mac = cursor.partition(".")
+        if not dot or not body or not mac or len(cursor) > 1000:
+            raise CursorError("it is not a cursor this API issued")
+        try:
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            raise CursorError("it is not a cursor this API issued") from None
+        if not hmac.compare_digest(self._mac(payload), mac):
+            raise CursorError("its signature does not match (altered, or issued by another installation)")
+        try:
+            data = json.loads(payload)
+            fingerprint, value, run_id = data["f"], data["k"], data["i"]
+        except (ValueError, KeyError, TypeError):
+            raise CursorError("it is not a cursor this API issued") from None
+        if fingerprint != filters.fingerprint():
+            raise CursorError("it was issued for other filters or another sort; restart from the first page")
+        column = _SORT_COLUMN[filters.sort.lstrip("-")]
+        try:
+            key = datetime.fromisoformat(value) if column == "sort_time" else float(value)
+        except (TypeError, ValueError):
+            raise CursorError("it is not a cursor this API issued") from None
+        return key, str(run_id)
+
+
+def _order(sort: Sort) -> tuple[sql.Composable, str, bool]:
+    descending = sort.startswith("-")
+    column = _SORT_COLUMN[sort.lstrip("-")]
+    direction = sql.SQL("DESC" if descending else "ASC")
+    order = sql.SQL("{col} {dir}, run_id {dir}").format(col=sql.Identifier(column), dir=direction)
+    return order, column, descending
+
+
+def count_and_page_sql(
+    filters: RunFilters, limit: int, after: tuple[Any, str] | None
+) -> tuple[sql.Composable, list[Any]]:
+    """total, then up to `limit + 1` rows (sort value, run id, summary); total comes on every row."""
+    where, params = filters.where()
+    order, column, descending = _order(filters.sort)
+    page_where = where
+    page_params = list(params)
+    if after is not None:
+        comparison = sql.SQL("<" if descending else ">")
+        page_where = sql.SQL("{w} AND ({col}, run_id) {cmp} (%s, %s)").format(
+            w=where, col=sql.Identifier(column), cmp=comparison
+        )
+        page_params += [after[0], after[1]]
+    query = sql.SQL(
+        "SELECT c.total, p.sort_value, p.run_id, p.summary "
+        "FROM (SELECT count(*) AS total FROM {schema}.runs WHERE {where}) c "
+        "LEFT JOIN LATERAL ("
+        "  SELECT {col} AS sort_value, run_id, summary FROM {schema}.runs"
+        "  WHERE {page_where} ORDER BY {order} LIMIT %s"
+        ") p ON TRUE"
+    ).format(
+        schema=sql.Identifier(SCHEMA),
+        where=where,
+        col=sql.Identifier(column),
+        page_where=page_where,
+        order=order,
+    )
+    return query, [*params, *page_params, limit + 1]
+
+
+def export_sql(filters: RunFilters) -> tuple[sql.Composable, list[Any]]:
+    where, params = filters.where()
+    order, _, _ = _order(filters.sort)
+    query = sql.SQL("SELECT summary FROM {schema}.runs WHERE {where} ORDER BY {order}").format(
+        schema=sql.Identifier(SCHEMA), where=where, order=order
+    )
+    return query, params

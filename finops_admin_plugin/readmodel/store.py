@@ -1,0 +1,418 @@
+"""The read model's storage: save projected runs, read pages, details, coverage, baselines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from finops_admin_plugin.anomalies import WINDOW, MetricHistory, score_scope
+from finops_admin_plugin.mapping.runs import detail_payload, summary_payload
+from finops_admin_plugin.models import Anomaly, AnomalyMetric, RunDetailResponse
+from finops_admin_plugin.readmodel.query import CursorKey, RunFilters, count_and_page_sql, export_sql
+from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA, ensure_schema
+
+__all__ = ["Page", "ReadModel", "ReadModelUnavailable", "StoredVersion"]
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = ("SUCCESS", "FAILED", "CANCELED")
+_SCORED_BLOCK = "SUCCESS"
+
+
+class ReadModelUnavailable(RuntimeError):
+    """The read model's database does not answer."""
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    dagster_updated: float
+    event_id: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_after: tuple[Any, str] | None  # (sort value, run id) of the last item when there is more
+    total: int
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+
+
+class ReadModel:
+    """One per process; thread-safe (a connection pool)."""
+
+    def __init__(self, database_url: str, *, max_connections: int = 8) -> None:
+        if not database_url:
+            raise ValueError("FINOPS_DATABASE_URL is not set: the read model needs a PostgreSQL database")
+        self.database_url = database_url
+        self._pool = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "application_name": "finops-admin"},
+            configure=_configure,
+            open=False,
+            name="finops-admin-readmodel",
+        )
+        self._opened = False
+        self._cursor_key: CursorKey | None = None
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def open(self) -> None:
+        if not self._opened:
+            self._pool.open(wait=False)
+            self._opened = True
+        with self.connection() as conn:
+            ensure_schema(conn)
+
+    def close(self) -> None:
+        if self._opened:
+            self._pool.close()
+            self._opened = False
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        if not self._opened:
+            self._pool.open(wait=False)
+            self._opened = True
+        try:
+            with self._pool.connection(timeout=5.0) as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise ReadModelUnavailable(f"the read model database does not answer: {exc}") from exc
+
+    def cursor_key(self) -> CursorKey:
+        if self._cursor_key is None:
+            with self.connection() as conn:
+                row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'cursor_key'").fetchone()
+            if row is None:
+                raise ReadModelUnavailable(
+                    "the read model is not initialised (no cursor key); restart the API"
+                )
+            self._cursor_key = CursorKey(bytes.fromhex(row[0]))
+        return self._cursor_key
+
+    # --- projector bookkeeping -------------------------------------------------------
+
+    @contextmanager
+    def projector_lock(self) -> Iterator[psycopg.Connection | None]:
+        """A connection holding the projector lock, or None when another process holds it."""
+        with self.connection() as conn:
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK)).fetchone()
+            if not got or not got[0]:
+                yield None
+                return
+            try:
+                yield conn
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+
+    def watermark(self, conn: psycopg.Connection) -> float | None:
+        row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'watermark'").fetchone()
+        return float(row[0]) if row else None
+
+    def set_watermark(self, conn: psycopg.Connection, value: float) -> None:
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('watermark', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value "
+            f"WHERE {SCHEMA}.meta.value::double precision < EXCLUDED.value::double precision",
+            (repr(value),),
+        )
+
+    def versions(self, conn: psycopg.Connection, run_ids: Sequence[str]) -> dict[str, StoredVersion]:
+        rows = conn.execute(
+            f"SELECT run_id, dagster_updated, event_id, active FROM {SCHEMA}.runs WHERE run_id = ANY(%s)",
+            (list(run_ids),),
+        ).fetchall()
+        return {r[0]: StoredVersion(r[1], r[2], r[3]) for r in rows}
+
+    def active_runs(self, conn: psycopg.Connection) -> list[tuple[str, int]]:
+        return [
+            (r[0], r[1]) for r in conn.execute(f"SELECT run_id, event_id FROM {SCHEMA}.runs WHERE active")
+        ]
+
+    def delete_run(self, conn: psycopg.Connection, run_id: str) -> None:
+        conn.execute(f"DELETE FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,))
+
+    def truncate(self, conn: psycopg.Connection) -> None:
+        conn.execute(f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads")
+        conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'watermark'")
+
+    # --- writing a projection ---------------------------------------------------------
+
+    def save(
+        self,
+        conn: psycopg.Connection,
+        detail: RunDetailResponse,
+        *,
+        dagster_updated: float,
+        event_id: int,
+        score: bool = True,
+    ) -> bool:
+        """Upsert one run; an older projection never overwrites a newer one. True when written.
+
+        `score` computes the anomalies of a finished run against what is stored
+        already (reindex scores afterwards, in start order, instead).
+        """
+        start = detail.start_time or detail.created_time
+        active = detail.status in ("QUEUED", "RUNNING")
+        with conn.transaction():
+            row = conn.execute(
+                f"""
+                INSERT INTO {SCHEMA}.runs AS r (
+                    run_id, status, trigger, periods, domains, period_count, created_time, start_time,
+                    end_time, sort_time, duration_seconds, duration_sort, releves_inserted, billed_cost,
+                    anomalous, active, dagster_updated, event_id, summary, projected_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, %s, %s, %s, %s, now())
+                ON CONFLICT (run_id) DO UPDATE SET
+                    status = EXCLUDED.status, trigger = EXCLUDED.trigger, periods = EXCLUDED.periods,
+                    domains = EXCLUDED.domains, period_count = EXCLUDED.period_count,
+                    created_time = EXCLUDED.created_time, start_time = EXCLUDED.start_time,
+                    end_time = EXCLUDED.end_time, sort_time = EXCLUDED.sort_time,
+                    duration_seconds = EXCLUDED.duration_seconds, duration_sort = EXCLUDED.duration_sort,
+                    releves_inserted = EXCLUDED.releves_inserted, billed_cost = EXCLUDED.billed_cost,
+                    anomalous = false, active = EXCLUDED.active,
+                    dagster_updated = EXCLUDED.dagster_updated, event_id = EXCLUDED.event_id,
+                    summary = EXCLUDED.summary, projected_at = now()
+                WHERE (r.event_id, r.dagster_updated) <= (EXCLUDED.event_id, EXCLUDED.dagster_updated)
+                RETURNING run_id
+                """,
+                (
+                    detail.run_id,
+                    detail.status,
+                    detail.trigger,
+                    [p.period for p in detail.periods],
+                    detail.domains,
+                    len(detail.periods),
+                    detail.created_time,
+                    detail.start_time,
+                    detail.end_time,
+                    start,
+                    detail.duration_seconds,
+                    detail.duration_seconds if detail.duration_seconds is not None else -1.0,
+                    detail.volumes.releves_inserted,
+                    detail.volumes.billed_cost,
+                    active,
+                    dagster_updated,
+                    event_id,
+                    Jsonb(summary_payload(detail)),
+                ),
+            ).fetchone()
+            if row is None:
+                return False
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.run_details (run_id, detail) VALUES (%s, %s) "
+                "ON CONFLICT (run_id) DO UPDATE SET detail = EXCLUDED.detail",
+                (detail.run_id, Jsonb(detail_payload(detail))),
+            )
+            conn.execute(f"DELETE FROM {SCHEMA}.blocks WHERE run_id = %s", (detail.run_id,))
+            conn.execute(f"DELETE FROM {SCHEMA}.period_loads WHERE run_id = %s", (detail.run_id,))
+            selected = [b for b in detail.blocks if b.status != "NOT_SELECTED"]
+            if selected:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {SCHEMA}.blocks (run_id, domain, status, period_count, sort_time, "
+                        "duration_seconds, releves_inserted, billed_cost) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                detail.run_id,
+                                b.domain,
+                                b.status,
+                                len(detail.periods),
+                                start,
+                                b.duration_seconds,
+                                b.volumes.releves_inserted,
+                                b.volumes.billed_cost,
+                            )
+                            for b in selected
+                        ],
+                    )
+            loads = [
+                (
+                    detail.run_id,
+                    b.domain,
+                    p.period,
+                    b.end_time or detail.end_time or start,
+                    p.releves_inserted,
+                    p.rows_read,
+                )
+                for b in selected
+                for p in b.periods
+            ]
+            if loads:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {SCHEMA}.period_loads (run_id, domain, period, loaded_at, "
+                        "releves_inserted, rows_read) VALUES (%s, %s, %s, %s, %s, %s)",
+                        loads,
+                    )
+            if score and detail.status in _TERMINAL:
+                self._score(conn, detail.run_id)
+        return True
+
+    # --- anomalies ---------------------------------------------------------------------
+
+    def _score(self, conn: psycopg.Connection, run_id: str) -> list[Anomaly]:
+        """Compute and store the anomalies of a finished run against earlier comparable runs."""
+        cur = conn.cursor(row_factory=dict_row)
+        run = cur.execute(
+            f"SELECT r.status, r.domains, r.period_count, r.sort_time, r.duration_seconds, "
+            f"r.releves_inserted, r.billed_cost, d.detail FROM {SCHEMA}.runs r "
+            f"JOIN {SCHEMA}.run_details d USING (run_id) WHERE run_id = %s",
+            (run_id,),
+        ).fetchone()
+        if run is None:
+            return []
+        found: list[Anomaly] = []
+        if run["status"] == "SUCCESS":
+            history = cur.execute(
+                f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.runs "
+                "WHERE status = 'SUCCESS' AND domains = %s AND period_count = %s AND sort_time < %s "
+                "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
+                (run["domains"], run["period_count"], run["sort_time"], run_id, WINDOW),
+            ).fetchall()
+            found += score_scope("run", _values(run), _histories(history))
+        blocks = cur.execute(
+            f"SELECT domain, status, duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
+            "WHERE run_id = %s ORDER BY domain",
+            (run_id,),
+        ).fetchall()
+        by_domain: dict[str, list[Anomaly]] = {}
+        for block in blocks:
+            if block["status"] != _SCORED_BLOCK:
+                continue
+            history = cur.execute(
+                f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
+                "WHERE status = 'SUCCESS' AND domain = %s AND period_count = %s AND sort_time < %s "
+                "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
+                (block["domain"], run["period_count"], run["sort_time"], run_id, WINDOW),
+            ).fetchall()
+            by_domain[block["domain"]] = score_scope(block["domain"], _values(block), _histories(history))
+        detail = run["detail"]
+        for block_json in detail.get("blocks", []):
+            block_json["anomalies"] = [
+                a.model_dump(by_alias=True, mode="json") for a in by_domain.get(block_json["domain"], [])
+            ]
+            found += by_domain.get(block_json["domain"], [])
+        items = [a.model_dump(by_alias=True, mode="json") for a in found]
+        detail["anomalies"] = items
+        cur.execute(
+            f"UPDATE {SCHEMA}.runs SET anomalous = %s, summary = jsonb_set(summary, '{{anomalies}}', %s) "
+            "WHERE run_id = %s",
+            (bool(found), Jsonb(items), run_id),
+        )
+        cur.execute(f"UPDATE {SCHEMA}.run_details SET detail = %s WHERE run_id = %s", (Jsonb(detail), run_id))
+        return found
+
+    def rescore_all(self, conn: psycopg.Connection) -> int:
+        """Score every finished run, oldest first (after a reindex)."""
+        run_ids = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT run_id FROM {SCHEMA}.runs WHERE status = ANY(%s) ORDER BY sort_time, run_id",
+                (list(_TERMINAL),),
+            )
+        ]
+        for run_id in run_ids:
+            with conn.transaction():
+                self._score(conn, run_id)
+        return len(run_ids)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def page(self, filters: RunFilters, limit: int, after: tuple[Any, str] | None) -> Page:
+        query, params = count_and_page_sql(filters, limit, after)
+        with self.connection() as conn:
+            rows = conn.execute(query, params).fetchall()
+        total = int(rows[0][0]) if rows else 0
+        items = [(r[1], r[2], r[3]) for r in rows if r[2] is not None]
+        next_after = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_after = (items[-1][0], items[-1][1])
+        return Page(items=[i[2] for i in items], next_after=next_after, total=total)
+
+    def export(self, filters: RunFilters, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every run matching `filters`, in order, streamed with a server-side cursor."""
+        query, params = export_sql(filters)
+        with self.connection() as conn, conn.transaction(), conn.cursor(name="finops_export") as cur:
+            cur.itersize = batch
+            cur.execute(query, params)
+            for (summary,) in cur:
+                yield summary
+
+    def detail(self, run_id: str) -> tuple[dict[str, Any], bool] | None:
+        """(stored detail JSON, active) of a run, or None when the read model has not seen it."""
+        with self.connection() as conn:
+            row = conn.execute(
+                f"SELECT d.detail, r.active FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) "
+                "WHERE r.run_id = %s",
+                (run_id,),
+            ).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def summary(self, run_id: str) -> dict[str, Any] | None:
+        with self.connection() as conn:
+            row = conn.execute(f"SELECT summary FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    def anomalies(self, run_id: str) -> dict[str, Any] | None:
+        """Stored anomalies of a run: {"run": [...], "<domain>": [...]} (for a detail built fresh)."""
+        stored = self.detail(run_id)
+        if stored is None:
+            return None
+        detail = stored[0]
+        return {
+            "run": detail.get("anomalies", []),
+            **{b["domain"]: b.get("anomalies", []) for b in detail.get("blocks", [])},
+        }
+
+    def latest_loads(self, periods: Sequence[str]) -> list[dict[str, Any]]:
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            return cur.execute(
+                f"SELECT DISTINCT ON (period, domain) period, domain, run_id, loaded_at, releves_inserted, "
+                f"rows_read FROM {SCHEMA}.period_loads WHERE period = ANY(%s) "
+                "ORDER BY period, domain, loaded_at DESC",
+                (list(periods),),
+            ).fetchall()
+
+    def count(self) -> int:
+        with self.connection() as conn:
+            row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.runs").fetchone()
+        return int(row[0]) if row else 0
+
+    def projected_at(self, run_id: str) -> datetime | None:
+        with self.connection() as conn:
+            row = conn.execute(
+                f"SELECT projected_at FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)
+            ).fetchone()
+        return row[0] if row else None
+
+
+def _values(row: dict[str, Any]) -> dict[AnomalyMetric, float | None]:
+    return {
+        "durationSeconds": row["duration_seconds"],
+        "relevesInserted": float(row["releves_inserted"]) if row["releves_inserted"] is not None else None,
+        "billedCost": row["billed_cost"],
+    }
+
+
+def _histories(rows: Sequence[dict[str, Any]]) -> list[MetricHistory]:
+    return [
+        MetricHistory(metric, [v for v in (_values(r)[metric] for r in rows) if v is not None])
+        for metric in ("durationSeconds", "relevesInserted", "billedCost")
+    ]
