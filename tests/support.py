@@ -82,7 +82,9 @@ def run_batch(
     from finops_pipeline.tags import batch_tags
 
     job = build_definitions().resolve_job_def("finops_batch")
-    run_tags = batch_tags(trigger=TRIGGER_MANUAL, periods=periods, domains=domains, requested_by="user:default/tester")
+    run_tags = batch_tags(
+        trigger=TRIGGER_MANUAL, periods=periods, domains=domains, requested_by="user:default/tester"
+    )
     run_tags.update(tags or {})
     return job.execute_in_process(
         instance=instance,
@@ -90,3 +92,167 @@ def run_batch(
         tags=run_tags,
         raise_on_error=False,
     )
+
+
+# --- Independent expectations for FOCUS landing files, and warehouse/run readers ----------------
+# The rules below restate the documented FOCUS checks row by row in plain Python, so the
+# batch's vectorized validation is compared with a second, simple implementation.
+
+
+def reference_reject_reason(row: dict[str, Any], period: str) -> str | None:
+    """The documented rule a FOCUS row breaks first (None for a valid row)."""
+    import json
+    from datetime import datetime
+    from decimal import Decimal, InvalidOperation
+
+    from finops_pipeline.constants import CURRENCIES, FOCUS_MANDATORY_COLUMNS
+    from finops_pipeline.periods import month_bounds
+
+    def empty(name: str) -> bool:
+        value = row.get(name)
+        return value is None or value == "" or (isinstance(value, float) and value != value)
+
+    for name in FOCUS_MANDATORY_COLUMNS:
+        if empty(name):
+            return f"missing_value:{name}"
+    for name in ("BilledCost", "EffectiveCost", "ConsumedQuantity"):
+        if empty(name):
+            continue
+        try:
+            number = Decimal(str(row[name]))
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite() or abs(number) >= Decimal("1e13"):
+            return "invalid_quantity" if name == "ConsumedQuantity" else "invalid_cost"
+    stamps: dict[str, datetime] = {}
+    for name in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"):
+        try:
+            stamp = datetime.fromisoformat(str(row[name]))
+        except ValueError:
+            return f"invalid_timestamp:{name}"
+        stamps[name] = stamp if stamp.tzinfo else stamp.replace(tzinfo=month_bounds(period)[0].tzinfo)
+    if row["BillingCurrency"] not in CURRENCIES:
+        return "unknown_currency"
+    start, end = month_bounds(period)
+    charge_start, charge_end = stamps["ChargePeriodStart"], stamps["ChargePeriodEnd"]
+    if not (start <= charge_start < end and charge_start < charge_end <= end):
+        return "charge_period_outside_month"
+    if not empty("Tags"):
+        try:
+            if not isinstance(json.loads(row["Tags"]), dict):
+                return "invalid_tags"
+        except ValueError:
+            return "invalid_tags"
+    if any(isinstance(v, str) and "\x00" in v for v in row.values()):
+        return "invalid_character"
+    return None
+
+
+def read_landing_frame(data: bytes, name: str) -> Any:
+    """One landing file as a pandas frame of strings (None for empty cells), read with pandas."""
+    import io
+
+    import pandas as pd
+
+    if name.endswith(".parquet"):
+        frame = pd.read_parquet(io.BytesIO(data))
+    else:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype=str,
+            keep_default_na=False,
+            compression="gzip" if name.endswith(".gz") else None,
+        )
+    frame = frame.astype(object)
+    return frame.where(frame.notna() & (frame != ""), None)
+
+
+def expected_from_frames(frames: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (domain, period): rows read, valid rows (as dicts) and rejects by reason."""
+    from collections import Counter
+
+    expected: dict[tuple[str, str], dict[str, Any]] = {}
+    for (domain, period), parts in frames.items():
+        valid: list[dict[str, Any]] = []
+        rejected: Counter[str] = Counter()
+        read = 0
+        for frame in parts:
+            for row in frame.to_dict("records"):
+                read += 1
+                reason = reference_reject_reason(row, period)
+                if reason:
+                    rejected[reason] += 1
+                else:
+                    valid.append(row)
+        expected[(domain, period)] = {"rows_read": read, "valid": valid, "rejected": rejected}
+    return expected
+
+
+def expected_from_local_landing(root: Path, periods: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    from finops_pipeline.constants import DOMAINS
+
+    frames: dict[tuple[str, str], list[Any]] = {}
+    for domain in DOMAINS:
+        for period in periods:
+            folder = root / domain / period
+            files = sorted(folder.iterdir()) if folder.is_dir() else []
+            frames[(domain, period)] = [read_landing_frame(f.read_bytes(), f.name) for f in files]
+    return expected_from_frames(frames)
+
+
+def application_of(row: dict[str, Any]) -> str:
+    import json
+
+    tags = json.loads(row["Tags"]) if row.get("Tags") else {}
+    value = tags.get("application")
+    return str(value) if value not in (None, "") else "unassigned"
+
+
+def query(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def releves_snapshot(url: str, *, with_run_id: bool = False) -> list[tuple[Any, ...]]:
+    """Every row of finops.releves, sorted, without `dagster_run_id` unless asked."""
+    columns = [
+        r[0]
+        for r in query(
+            url,
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'finops' AND table_name = 'releves' ORDER BY ordinal_position",
+        )
+        if with_run_id or r[0] != "dagster_run_id"
+    ]
+    cols = ", ".join(f'"{c}"' for c in columns)
+    rows = query(url, f"SELECT {cols} FROM finops.releves")
+    return sorted(rows, key=repr)
+
+
+def mv_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    from finops_pipeline.constants import MATERIALIZED_VIEWS
+
+    return {name: sorted(query(url, f"SELECT * FROM finops.{name}"), key=repr) for name in MATERIALIZED_VIEWS}
+
+
+def counts_by_pair(url: str) -> dict[tuple[str, str], int]:
+    rows = query(url, "SELECT domain, period, count(*) FROM finops.releves GROUP BY 1, 2")
+    return {(d, p): int(n) for d, p, n in rows}
+
+
+def run_ids_by_pair(url: str) -> dict[tuple[str, str], set[str]]:
+    rows = query(url, "SELECT DISTINCT domain, period, dagster_run_id FROM finops.releves")
+    found: dict[tuple[str, str], set[str]] = {}
+    for domain, period, run_id in rows:
+        found.setdefault((domain, period), set()).add(run_id)
+    return found
+
+
+def run_events(instance: DagsterInstance, run_id: str) -> list[Any]:
+    """The run's Dagster events, read back from the instance's storage."""
+    return [e.dagster_event for e in instance.all_logs(run_id) if e.dagster_event is not None]
+
+
+def metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Plain Python values of a Dagster metadata dict."""
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}

@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, Final
 
 import numpy as np
@@ -99,7 +100,12 @@ _NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
 _MAX_COST: Final = 1e13  # numeric(20, 6) holds 14 integer digits
 # A flat JSON object whose values are strings, numbers, booleans or null: the
 # shape of FOCUS tags. Rows not of this shape are parsed one by one in Python.
-_JSON_STR: Final = r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"'
+# Any \uXXXX escape but \u0000, which jsonb cannot hold: the slow path rejects that one.
+_JSON_U: Final = (
+    r"u(?:[1-9a-fA-F][0-9a-fA-F]{3}|0[1-9a-fA-F][0-9a-fA-F]{2}"
+    r"|00[1-9a-fA-F][0-9a-fA-F]|000[1-9a-fA-F])"
+)
+_JSON_STR: Final = rf'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|{_JSON_U}))*"'
 _JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)"
 _JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
 _FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
@@ -199,6 +205,9 @@ def _as_string(array: pa.Array) -> pa.Array:
     if pa.types.is_timestamp(array.type):
         if array.type.tz is None:
             array = pc.assume_timezone(array, "UTC")
+        # In UTC (the "Z" below) and whole seconds: %S prints fractions for ms/us/ns
+        # units, which the timestamp rules would then reject.
+        array = pc.cast(array, pa.timestamp("s", tz="UTC"), safe=False)
         return pc.strftime(array, format="%Y-%m-%dT%H:%M:%SZ")
     if pa.types.is_date(array.type):
         return pc.strftime(pc.cast(array, pa.timestamp("s")), format="%Y-%m-%d")
@@ -227,7 +236,33 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
             pc.strptime(values, format=fmt, unit="s", error_is_null=True), "UTC"
         )
         parsed = pc.coalesce(parsed, alternative)
-    return parsed
+    return _drop_impossible(values, parsed)
+
+
+# Arrow rolls impossible dates over (2026-02-30 -> 2026-03-02) and takes any UTC offset,
+# where PostgreSQL rejects both and would fail the whole COPY. Only the rare values that
+# can be such (Feb 29-31, the 31st of a 30-day month, an offset of 16 h or more) are re-checked.
+_SUSPECT_TIMESTAMP_RE: Final = (
+    r"^\s*\d{4}-(?:02-(?:29|3\d)|(?:04|06|09|11)-31)|[+-](?:1[6-9]|[2-9]\d):?\d{2}\s*$"
+)
+
+
+def _drop_impossible(values: pa.Array, parsed: pa.Array) -> pa.Array:
+    # Timestamps repeat a lot (hours of one month): look at each distinct value once.
+    encoded = pc.dictionary_encode(values)
+    distinct = encoded.dictionary
+    suspect = pc.fill_null(pc.match_substring_regex(distinct, _SUSPECT_TIMESTAMP_RE), False)
+    if not pc.any(suspect).as_py():
+        return parsed
+    impossible = np.zeros(len(distinct), dtype=bool)
+    for index in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
+        try:
+            offset = datetime.fromisoformat(distinct[int(index)].as_py().strip()).utcoffset()
+            impossible[index] = offset is not None and abs(offset) >= timedelta(hours=16)
+        except ValueError:
+            impossible[index] = True
+    bad = pc.fill_null(pc.take(pa.array(impossible), encoded.indices), False)
+    return pc.if_else(bad, pa.scalar(None, parsed.type), parsed)
 
 
 def _mark(reason_codes: np.ndarray, bad: pa.Array | np.ndarray, code: int) -> None:

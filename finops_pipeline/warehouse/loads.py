@@ -13,6 +13,7 @@ overlaps with PostgreSQL's.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -199,6 +200,11 @@ def load_period(
                         copy.write(chunk)
             finally:
                 stop.set()
-                producer.join()
+                # A consumer that failed before reading _DONE (a killed connection) leaves
+                # the producer blocked on a full queue: drain it, or join() waits forever.
+                while producer.is_alive():
+                    with contextlib.suppress(queue.Empty):
+                        out.get_nowait()
+                    producer.join(0.05)
     result.seconds = time.perf_counter() - started
     return result
