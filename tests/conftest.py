@@ -101,3 +101,16 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
 
 
 __all__ = ["TEST_PERIODS", "create_database"]
+
+
+@pytest.fixture(scope="module")
+def finops_history(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One realistic history of FinOps runs per test module (see tests/history.py)."""
+    from tests.history import build_history
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        history = build_history(pg_base_url, tmp_path_factory.mktemp("history"), monkeypatch)
+        try:
+            yield history
+        finally:
+            history.close()
