@@ -74,12 +74,9 @@ class Projector:
             known = self.store.versions(conn, [r.dagster_run.run_id for r in records])
             for record in records:
                 stored = known.get(record.dagster_run.run_id)
-                if (
-                    stored is not None
-                    and not stored.active
-                    and stored.dagster_updated >= record.update_timestamp.timestamp()
-                ):
-                    continue  # this final state is already projected
+                if stored is not None and stored.dagster_updated >= record.update_timestamp.timestamp():
+                    # Already projected; an active run's new step events are `refresh_active`'s job.
+                    continue
                 written += self._project_safely(conn, record, score=score)
             newest = records[-1].update_timestamp
             self.store.set_watermark(conn, newest.timestamp())

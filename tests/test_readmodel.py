@@ -1,0 +1,214 @@
+"""The read model agrees with the mapping for every run, after reindex and after incremental projection."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from finops_admin_plugin.anomalies import MIN_DURATION_DELTA, score_metric
+from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail, summary_payload
+from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
+from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
+from finops_admin_plugin.settings import AdminSettings
+from tests.history import History
+from tests.support import create_database
+
+
+def _without_anomalies(payload: dict[str, Any]) -> dict[str, Any]:
+    data = dict(payload)
+    data.pop("anomalies", None)
+    if "blocks" in data:
+        data["blocks"] = [{k: v for k, v in b.items() if k != "anomalies"} for b in data["blocks"]]
+    return data
+
+
+def _direct(history: History, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    record = history.instance.get_run_record_by_id(run_id)
+    assert record is not None
+    detail = map_run_detail(record, history.instance.all_logs(run_id))
+    return summary_payload(detail), detail_payload(detail)
+
+
+def _snapshot(store: ReadModel) -> dict[str, tuple[Any, ...]]:
+    with store.connection() as conn:
+        rows = conn.execute(
+            f"SELECT r.run_id, r.status, r.anomalous, r.summary, d.detail FROM {SCHEMA}.runs r "
+            f"JOIN {SCHEMA}.run_details d USING (run_id)"
+        ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+@pytest.fixture(scope="module")
+def reindexed(finops_history: History, pg_base_url: str) -> ReadModel:
+    settings = AdminSettings(FINOPS_DATABASE_URL=finops_history.readmodel_url)
+    count = reindex(settings, finops_history.instance)
+    assert count == len(finops_history.order)  # every FinOps run, and only those
+    store = ReadModel(finops_history.readmodel_url)
+    store.open()
+    return store
+
+
+def test_reindex_equals_the_direct_mapping_for_every_run(
+    finops_history: History, reindexed: ReadModel
+) -> None:
+    stored = _snapshot(reindexed)
+    assert set(stored) == set(finops_history.finops_ids)
+    assert finops_history.runs["other_job"] not in stored
+    for run_id in finops_history.finops_ids:
+        summary, detail = _direct(finops_history, run_id)
+        status, anomalous, stored_summary, stored_detail = stored[run_id]
+        assert _without_anomalies(stored_summary) == _without_anomalies(summary), finops_history.name_of(
+            run_id
+        )
+        assert _without_anomalies(stored_detail) == _without_anomalies(detail), finops_history.name_of(run_id)
+        assert status == summary["status"]
+        assert anomalous == bool(stored_summary["anomalies"])
+        assert stored_summary["anomalies"] == stored_detail["anomalies"]
+
+
+def test_anomalies_of_the_outlier_run(finops_history: History, reindexed: ReadModel) -> None:
+    outlier = reindexed.summary(finops_history.runs["outlier"])
+    assert outlier is not None
+    found = {(a["scope"], a["metric"]): a for a in outlier["anomalies"]}
+    # 3 comparable runs before it (open, one month, successful): relative change to the previous one.
+    for scope in ("run", "open"):
+        inserted = found[(scope, "relevesInserted")]
+        assert inserted["method"] == "relative" and inserted["baseline"] == 299
+        assert inserted["value"] == outlier["volumes"]["relevesInserted"]
+        assert inserted["score"] == pytest.approx((inserted["value"] - 299) / 299, abs=1e-3)
+        assert (scope, "billedCost") in found
+    detail = reindexed.detail(finops_history.runs["outlier"])
+    assert detail is not None
+    open_block = next(b for b in detail[0]["blocks"] if b["domain"] == "open")
+    assert {a["metric"] for a in open_block["anomalies"]} >= {"relevesInserted", "billedCost"}
+    for name in ("ok_2", "ok_3", "cron", "reprocess", "partial", "queued", "running"):
+        summary = reindexed.summary(finops_history.runs[name])
+        assert summary is not None
+        assert not [a for a in summary["anomalies"] if a["metric"] != "durationSeconds"], name
+    page = reindexed.page(RunFilters(anomalous=True), 200, None)
+    assert finops_history.runs["outlier"] in [item["runId"] for item in page.items]
+    assert all(item["anomalies"] for item in page.items)
+
+
+def test_incremental_projection_equals_reindex(
+    finops_history: History, reindexed: ReadModel, pg_base_url: str
+) -> None:
+    store = ReadModel(create_database(pg_base_url, "admin"))
+    store.open()
+    try:
+        projector = Projector(DagsterSource(finops_history.instance), store)
+        assert projector.tick() == len(finops_history.order)
+        assert projector.tick() == 0  # nothing changed: no rewrite
+        assert _snapshot(store) == _snapshot(reindexed)
+        # Another process holding the projector lock: this one skips its tick.
+        with store.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+            try:
+                finops_history.add_queued("late", domains=["open"], periods=[finops_history.periods[0]])
+                assert projector.tick() == 0
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+        assert projector.tick() == 1
+        assert store.summary(finops_history.runs["late"])["status"] == "QUEUED"  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_an_older_projection_never_overwrites_a_newer_one(
+    finops_history: History, reindexed: ReadModel
+) -> None:
+    run_id = finops_history.runs["ok_1"]
+    record = finops_history.instance.get_run_record_by_id(run_id)
+    assert record is not None
+    entries = finops_history.instance.all_logs(run_id)
+    halfway = map_run_detail(record, entries[: len(entries) // 2])  # what a slow process mapped earlier
+    before = _snapshot(reindexed)[run_id]
+    with reindexed.connection() as conn:
+        written = reindexed.save(
+            conn, halfway, dagster_updated=record.update_timestamp.timestamp(), event_id=1
+        )
+    assert written is False
+    assert _snapshot(reindexed)[run_id] == before
+
+
+def test_final_status_reaches_the_list_within_5_seconds(finops_history: History, pg_base_url: str) -> None:
+    store = ReadModel(create_database(pg_base_url, "admin"))
+    store.open()
+    projector = Projector(DagsterSource(finops_history.instance), store, interval=1.0)
+    projector.start()
+    try:
+        run_id = finops_history.runs["running"]
+        deadline = time.monotonic() + 10
+        while (store.summary(run_id) or {}).get("status") != "RUNNING":
+            assert time.monotonic() < deadline, "the running run never reached the read model"
+            time.sleep(0.05)
+        assert finops_history.release_running() is True
+        record = finops_history.instance.get_run_record_by_id(run_id)
+        assert record is not None and record.end_time is not None
+        while (store.summary(run_id) or {}).get("status") != "SUCCESS":
+            assert time.monotonic() < deadline + 10, "the final status never reached the read model"
+            time.sleep(0.05)
+        lag = datetime.now(UTC).timestamp() - record.end_time
+        assert lag < 5.0, f"final status appeared {lag:.2f}s after Dagster recorded it"
+        summary = store.summary(run_id)
+        assert summary is not None
+        assert summary["volumes"]["relevesInserted"] > 0 and summary["domainStatuses"]["open"] == "SUCCESS"
+        direct_summary, _ = _direct(finops_history, run_id)
+        assert _without_anomalies(summary) == _without_anomalies(direct_summary)
+        assert projector.last_error is None
+    finally:
+        projector.stop()
+        store.close()
+
+
+def test_reindex_drops_runs_deleted_from_dagster(finops_history: History, reindexed: ReadModel) -> None:
+    run_id = finops_history.add_queued("doomed", domains=["native"], periods=[finops_history.periods[0]])
+    settings = AdminSettings(FINOPS_DATABASE_URL=finops_history.readmodel_url)
+    reindex(settings, finops_history.instance)
+    assert reindexed.summary(run_id) is not None
+    finops_history.instance.delete_run(run_id)
+    finops_history.order.remove("doomed")
+    assert reindex(settings, finops_history.instance) == len(finops_history.order)
+    assert reindexed.summary(run_id) is None
+
+
+@pytest.mark.parametrize(
+    ("history", "value", "method"),
+    [
+        ([10.0, 11, 9, 10, 12, 10, 9, 11], 30.0, "modified_z"),  # far beyond 3.5 MADs
+        ([10.0, 10, 10, 10, 10], 16.0, "relative"),  # MAD 0: compared with the median
+        ([10.0, 20], 16.0, "relative"),  # too little history: the previous run (10)
+        ([0.0], 5.0, "relative"),  # from nothing to something
+    ],
+)
+def test_score_flags(history: list[float], value: float, method: str) -> None:
+    anomaly = score_metric("relevesInserted", "run", value, history)
+    assert anomaly is not None and anomaly.method == method
+    assert anomaly.value == value
+
+
+@pytest.mark.parametrize(
+    ("metric", "history", "value"),
+    [
+        ("relevesInserted", [10.0, 11, 9, 10, 12, 10], 12.0),  # within 3.5 MADs
+        ("relevesInserted", [10.0, 10, 10, 10], 10.0),
+        ("relevesInserted", [10.0, 30], 14.0),  # +40 % of the previous one
+        ("relevesInserted", [], 1e9),  # no history, no verdict
+        ("durationSeconds", [0.1, 0.1, 0.1, 0.1], 0.1 + MIN_DURATION_DELTA / 2),  # sub-second jitter
+        ("billedCost", [10.0], None),
+    ],
+)
+def test_score_does_not_flag(metric: Any, history: list[float], value: float | None) -> None:
+    assert score_metric(metric, "run", value, history) is None
+
+
+def test_modified_z_score_value() -> None:
+    history = [10.0, 11, 9, 10, 12, 10, 9, 11, 10, 10, 500]  # the 11th (oldest) is outside the window
+    anomaly = score_metric("durationSeconds", "open", 20.0, history)
+    assert anomaly is not None
+    # median 10, MAD 0.5 -> 0.6745 * (20 - 10) / 0.5
+    assert anomaly.baseline == 10 and anomaly.score == pytest.approx(13.49, abs=1e-3)
