@@ -1,0 +1,389 @@
+"""Ingest benchmark: the loader end to end against raw COPY and pandas `to_sql`.
+
+All three write the same validated FOCUS rows into `finops.releves` of one
+embedded PostgreSQL (pgserver) started here, in the same run:
+
+* **raw COPY** (the anchor): the rows already in the loader's COPY layout,
+  streamed from a file into `COPY finops.releves (...) FROM STDIN (FORMAT csv)`
+  in one transaction: PostgreSQL's own cost, the best any client can do.
+* **end to end**: `load_period` with a `LocalLandingStore` reading the FOCUS CSV
+  landing files: read, validate, convert, COPY and commit.
+* **pandas `to_sql`**: the same rows, typed, through SQLAlchemy + psycopg 3
+  with pandas' default `method=None` (SQLAlchemy's executemany), on a subset
+  when `--to-sql-rows` is smaller than the row count.
+
+Each measurement starts from an empty table (TRUNCATE, then CHECKPOINT so no
+run pays for the previous one's dirty pages) and is repeated; the median is
+reported. Exit status 1 when a target is missed, 0 when all are met.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--repeat 3] [--to-sql-rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from finops_pipeline.demo_data import generate_focus_table
+from finops_pipeline.landing.focus import (
+    COPY_COLUMNS,
+    BatchContext,
+    read_focus_batches,
+    to_csv_bytes,
+    validate_batch,
+)
+from finops_pipeline.landing.store import LocalLandingStore
+from finops_pipeline.warehouse.loads import load_period
+from finops_pipeline.warehouse.schema import ensure_schema
+
+DOMAIN = "public"
+PERIOD = "2026-10"
+# Targets from the requirements: end to end at least half as fast as raw COPY,
+# and at least five times as fast as pandas to_sql.
+TARGET_VS_COPY = 0.5
+TARGET_VS_TO_SQL = 5.0
+_COPY_SQL = sql.SQL("COPY finops.releves ({}) FROM STDIN (FORMAT csv)").format(
+    sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
+)
+_TIMESTAMPS = ("billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end")
+_NUMBERS = ("billed_cost", "effective_cost", "consumed_quantity")
+
+
+@dataclass
+class Measure:
+    label: str
+    rows: int
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.median
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="FOCUS rows to generate and load")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median kept)")
+    parser.add_argument(
+        "--to-sql-rows",
+        type=int,
+        default=200_000,
+        help="rows written by pandas to_sql (a subset: it is slow); 0 skips it",
+    )
+    parser.add_argument("--files", type=int, default=4, help="CSV landing files the rows are split into")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where PostgreSQL and the files live (default: a temporary directory, removed after)",
+    )
+    args = parser.parse_args(argv)
+    for name in ("rows", "repeat", "files"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.to_sql_rows < 0:
+        parser.error(f"--to-sql-rows must be 0 or more, got {args.to_sql_rows}")
+    return args
+
+
+@contextmanager
+def _workdir(data_dir: Path | None) -> Iterator[Path]:
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        yield data_dir
+        return
+    path = Path(tempfile.mkdtemp(prefix="finops-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _start_postgres(work: Path) -> tuple[Any, str]:
+    # pgserver warns when XDG_RUNTIME_DIR is unset and falls back to /tmp, which is fine here.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pgserver
+
+    server = pgserver.get_server(work / "pg", cleanup_mode="stop")
+    base_url = server.get_uri()
+    name = "bench_ingest"
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = base_url.replace("/postgres?", f"/{name}?", 1)
+    ensure_schema(url)
+    return server, url
+
+
+def _write_landing(table: pa.Table, landing: Path, files: int) -> list[Path]:
+    folder = landing / DOMAIN / PERIOD
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = []
+    step = -(-table.num_rows // files)
+    for index in range(files):
+        part = table.slice(index * step, step)
+        if part.num_rows == 0:
+            break
+        path = folder / f"export-{index:03d}.csv"
+        pacsv.write_csv(part, str(path))
+        paths.append(path)
+    return paths
+
+
+def _validated(paths: list[Path], run_id: str) -> Iterator[pa.RecordBatch]:
+    """The loader's own validation of the landing files: what it sends to COPY."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            missing, batches = read_focus_batches(handle, str(path))
+            ctx = BatchContext(DOMAIN, PERIOD, run_id, str(path), missing)
+            for batch in batches:
+                checked = validate_batch(batch, ctx)
+                if checked.valid is not None:
+                    yield checked.valid
+
+
+def _billed_total(values: pa.Array) -> Decimal:
+    """What sum(billed_cost) will say: each value rounded to numeric(20, 6) first (half away from 0)."""
+    step = Decimal("0.000001")
+    return sum(
+        (Decimal(v).quantize(step, rounding=ROUND_HALF_UP) for v in values.to_pylist() if v is not None),
+        Decimal(0),
+    ).quantize(step)
+
+
+@dataclass
+class Inputs:
+    """The validated rows, as the COPY anchor file and as the subset given to to_sql."""
+
+    copy_file: Path
+    rows: int
+    billed: Decimal
+    subset: pa.Table | None
+    subset_billed: Decimal
+
+
+def _prepare_inputs(paths: list[Path], copy_file: Path, to_sql_rows: int) -> Inputs:
+    rows = 0
+    billed = Decimal(0)
+    kept: list[pa.RecordBatch] = []
+    run_id = str(uuid.uuid4())  # as long as the ids load_period writes
+    with open(copy_file, "wb") as out:
+        for batch in _validated(paths, run_id):
+            out.write(to_csv_bytes(batch))
+            if rows < to_sql_rows:
+                kept.append(batch.slice(0, to_sql_rows - rows))
+            rows += batch.num_rows
+            billed += _billed_total(batch.column(COPY_COLUMNS.index("billed_cost")))
+    subset = pa.Table.from_batches(kept) if kept else None
+    subset_billed = _billed_total(subset.column("billed_cost").combine_chunks()) if subset else Decimal(0)
+    return Inputs(copy_file, rows, billed, subset, subset_billed)
+
+
+def _typed_frame(table: pa.Table) -> Any:
+    """The validated rows as a DataFrame typed like the table: timestamps, floats, dicts."""
+    columns: dict[str, Any] = {}
+    for name in table.column_names:
+        values = table.column(name)
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(pa.string())
+        if name in _TIMESTAMPS:
+            values = pc.strptime(values, format="%Y-%m-%dT%H:%M:%S%z", unit="s")
+        elif name in _NUMBERS:
+            values = values.cast(pa.float64())
+        columns[name] = values
+    frame = pa.table(columns).to_pandas()
+    frame["tags"] = [None if t is None else json.loads(t) for t in frame["tags"]]
+    return frame
+
+
+def _reset(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE finops.releves")
+        conn.execute("CHECKPOINT")
+
+
+def _fingerprint(url: str) -> tuple[int, Decimal]:
+    """Row count and billed total: every method must commit the rows it was given."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*), coalesce(sum(billed_cost), 0) FROM finops.releves").fetchone()
+    return (int(row[0]), Decimal(row[1])) if row else (0, Decimal(0))
+
+
+def _timed(url: str, action: Callable[[], object], expected: tuple[int, Decimal], label: str) -> float:
+    """Seconds `action` takes from an empty table to committed rows, checked against `expected`."""
+    _reset(url)
+    started = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - started
+    found = _fingerprint(url)
+    if found != expected:
+        raise SystemExit(
+            f"FAILED: {label} committed {found[0]:,} rows billing {found[1]}, expected "
+            f"{expected[0]:,} rows billing {expected[1]}: it did not load the rows it was given"
+        )
+    return seconds
+
+
+def _raw_copy(url: str, copy_file: Path) -> None:
+    with psycopg.connect(url) as conn, conn.cursor().copy(_COPY_SQL) as copy, open(copy_file, "rb") as src:
+        while chunk := src.read(1 << 20):
+            copy.write(chunk)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _to_sql_writer(url: str, frame: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+    """pandas' default path: to_sql(method=None), i.e. SQLAlchemy executemany on psycopg 3."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    dtype: dict[str, Any] = {c: TIMESTAMP(timezone=True) for c in _TIMESTAMPS} | {"tags": JSONB}
+
+    def write() -> None:
+        frame.to_sql("releves", engine, schema="finops", if_exists="append", index=False, dtype=dtype)
+
+    return write, engine.dispose
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    print(
+        f"Ingest benchmark: {args.rows:,} FOCUS rows ({DOMAIN}, {PERIOD}) in {args.files} CSV files, "
+        f"{os.cpu_count()} CPUs, {args.repeat} runs of each measurement",
+        flush=True,
+    )
+    with _workdir(args.data_dir) as work:
+        started = time.perf_counter()
+        table = generate_focus_table(DOMAIN, PERIOD, args.rows, seed=1)
+        landing = work / "landing"
+        paths = _write_landing(table, landing, args.files)
+        del table
+        size = sum(p.stat().st_size for p in paths)
+        print(
+            f"generated {args.rows:,} rows ({size / 1e6:,.0f} MB of CSV) in "
+            f"{time.perf_counter() - started:.1f}s (not measured)",
+            flush=True,
+        )
+        server, url = _start_postgres(work)
+        try:
+            to_sql_rows = min(args.to_sql_rows, args.rows)
+            inputs = _prepare_inputs(paths, work / "copy-input.csv", to_sql_rows)
+            print(
+                f"rows committed by each run: {inputs.rows:,} "
+                f"({args.rows - inputs.rows:,} rejected by the FOCUS rules)",
+                flush=True,
+            )
+            measures = _measure(url, landing, inputs, args.repeat)
+        finally:
+            server.cleanup()
+    return _report(*measures, input_rows=args.rows, repeat=args.repeat)
+
+
+def _measure(url: str, landing: Path, inputs: Inputs, repeat: int) -> tuple[Measure, Measure, Measure | None]:
+    store = LocalLandingStore(landing)
+    expected = (inputs.rows, inputs.billed)
+    copy = Measure("raw COPY (anchor)", inputs.rows, [])
+    loader = Measure("end to end (load_period)", inputs.rows, [])
+    to_sql: Measure | None = None
+    write_frame, dispose = None, None
+    if inputs.subset is not None:
+        rows = inputs.subset.num_rows
+        to_sql = Measure(f"pandas to_sql ({rows:,}-row subset)", rows, [])
+        write_frame, dispose = _to_sql_writer(url, _typed_frame(inputs.subset))
+    inputs.subset = None
+
+    def load() -> None:
+        result = load_period(url, store, DOMAIN, PERIOD, str(uuid.uuid4()))
+        if result.inserted != inputs.rows:
+            raise SystemExit(
+                f"FAILED: load_period inserted {result.inserted:,} rows, expected {inputs.rows:,}"
+            )
+
+    try:
+        for run in range(1, repeat + 1):
+            copy.seconds.append(_timed(url, lambda: _raw_copy(url, inputs.copy_file), expected, copy.label))
+            loader.seconds.append(_timed(url, load, expected, loader.label))
+            line = f"run {run}: raw COPY {copy.seconds[-1]:.2f}s, end to end {loader.seconds[-1]:.2f}s"
+            if to_sql is not None and write_frame is not None:
+                subset_expected = (to_sql.rows, inputs.subset_billed)
+                to_sql.seconds.append(_timed(url, write_frame, subset_expected, to_sql.label))
+                line += f", to_sql {to_sql.seconds[-1]:.2f}s"
+            print(line, flush=True)
+    finally:
+        if dispose is not None:
+            dispose()
+    _reset(url)
+    return copy, loader, to_sql
+
+
+def _report(copy: Measure, loader: Measure, to_sql: Measure | None, *, input_rows: int, repeat: int) -> int:
+    print()
+    print(f"{'method':<38} {'rows':>10} {'median s':>9} {'min-max s':>12} {'rows/s':>10}")
+    for m in (copy, loader, *([to_sql] if to_sql else [])):
+        spread = f"{min(m.seconds):.2f}-{max(m.seconds):.2f}"
+        print(f"{m.label:<38} {m.rows:>10,} {m.median:>9.2f} {spread:>12} {_fmt(m.rate):>10}")
+    print(
+        f"(rows/s = rows committed / median seconds of {repeat} runs, each from an empty "
+        f"finops.releves; end to end also read {input_rows:,} input rows: "
+        f"{_fmt(input_rows / loader.median)} input rows/s)"
+    )
+    print()
+    failures = []
+    vs_copy = loader.rate / copy.rate
+    ok = vs_copy >= TARGET_VS_COPY
+    print(
+        f"end to end / raw COPY = {vs_copy:.2f}x (target >= {TARGET_VS_COPY}x): {'met' if ok else 'MISSED'}"
+    )
+    if not ok:
+        failures.append("end to end / raw COPY")
+    if to_sql is not None:
+        vs_to_sql = loader.rate / to_sql.rate
+        ok = vs_to_sql >= TARGET_VS_TO_SQL
+        print(
+            f"end to end / pandas to_sql = {vs_to_sql:.1f}x (target >= {TARGET_VS_TO_SQL:g}x): "
+            f"{'met' if ok else 'MISSED'}"
+        )
+        if not ok:
+            failures.append("end to end / pandas to_sql")
+    else:
+        print("end to end / pandas to_sql: not measured (--to-sql-rows 0)")
+    if failures:
+        print(f"FAILED: target missed: {', '.join(failures)}")
+        return 1
+    if to_sql is None:
+        print("OK: the raw COPY target is met; the to_sql target was not checked (--to-sql-rows 0)")
+    else:
+        print("OK: all ingest targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
