@@ -256,7 +256,7 @@ def _fold(events: Iterable[EventLogEntry]) -> _Fold:
         if event is None:
             continue
         kind = event.event_type_value
-        data = event.event_specific_data
+        data: Any = event.event_specific_data  # read duck-typed: shapes vary across Dagster versions
         ts = entry.timestamp
         if kind == _E.RUN_START.value:
             fold.run_start = ts

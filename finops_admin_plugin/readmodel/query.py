@@ -144,7 +144,7 @@ def _order(sort: Sort) -> tuple[sql.Composable, str, bool]:
 
 def count_and_page_sql(
     filters: RunFilters, limit: int, after: tuple[Any, str] | None
-) -> tuple[sql.Composable, list[Any]]:
+) -> tuple[sql.Composed, list[Any]]:
     """total, then up to `limit + 1` rows (sort value, run id, summary); total comes on every row."""
     where, params = filters.where()
     order, column, descending = _order(filters.sort)
@@ -173,7 +173,7 @@ def count_and_page_sql(
     return query, [*params, *page_params, limit + 1]
 
 
-def export_sql(filters: RunFilters) -> tuple[sql.Composable, list[Any]]:
+def export_sql(filters: RunFilters) -> tuple[sql.Composed, list[Any]]:
     where, params = filters.where()
     order, _, _ = _order(filters.sort)
     query = sql.SQL("SELECT summary FROM {schema}.runs WHERE {where} ORDER BY {order}").format(
