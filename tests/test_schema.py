@@ -9,6 +9,7 @@ import psycopg
 
 from finops_pipeline.constants import MATERIALIZED_VIEWS
 from finops_pipeline.warehouse.mviews import MV_DEFINITIONS
+from finops_pipeline.warehouse.partitions import ensure_partition
 from finops_pipeline.warehouse.schema import MIGRATIONS, ensure_schema, schema_version
 from tests.support import create_database, query
 
@@ -57,7 +58,7 @@ def test_bootstrap_applies_every_migration_then_nothing(pg_base_url: str) -> Non
     first = _catalog(url)
     assert [(v, d) for v, d, _ in first["migrations"]] == [(v, d) for v, d, _ in MIGRATIONS]
     relations = {name: kind for name, kind, _ in first["relations"]}
-    assert relations["releves"] == "r" and relations["applications"] == "r"
+    assert relations["releves"] == "p" and relations["applications"] == "r"
     assert relations["releves_enriched"] == "v"
     assert {name for name, kind in relations.items() if kind == "m"} == set(MATERIALIZED_VIEWS)
 
@@ -90,13 +91,14 @@ def test_every_view_has_a_unique_index_and_refreshes_concurrently(pg_base_url: s
     }
     # Proof by use: CONCURRENTLY is refused on a view without such an index.
     with psycopg.connect(url, autocommit=True) as conn:
+        ensure_partition(conn, "open", "2026-11")
         conn.execute(
             "INSERT INTO finops.releves (period, domain, billing_period_start, billing_period_end, "
             "charge_period_start, charge_period_end, charge_category, billed_cost, effective_cost, "
-            "billing_currency, service_name, service_category, sub_account_id, tags, dagster_run_id, "
-            "source_file) VALUES ('2026-11', 'open', '2026-11-01', '2026-12-01', '2026-11-02', "
+            "billing_currency, service_name, service_category, sub_account_id, tags, application, "
+            "dagster_run_id, source_file) VALUES ('2026-11', 'open', '2026-11-01', '2026-12-01', '2026-11-02', "
             "'2026-11-03', 'Usage', 12.5, 10, 'EUR', 'svc', 'Compute', 'a-1', "
-            """'{"application": "app-1"}', 'r', 'f')"""
+            """'{"application": "app-1"}', 'app-1', 'r', 'f')"""
         )
         for name in MATERIALIZED_VIEWS:
             conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY finops.{name}")

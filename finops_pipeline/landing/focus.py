@@ -23,9 +23,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from finops_pipeline.constants import (
+    APPLICATION_TAG,
     CURRENCIES,
     FOCUS_COLUMNS,
     FOCUS_MANDATORY_COLUMNS,
+    UNASSIGNED_APPLICATION,
 )
 from finops_pipeline.periods import month_bounds
 
@@ -62,6 +64,7 @@ COPY_COLUMNS: Final = (
     "consumed_quantity",
     "consumed_unit",
     "tags",
+    "application",
     "dagster_run_id",
     "source_file",
 )
@@ -110,6 +113,9 @@ _JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?
 _JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
 _FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
 _CURRENCY_SET: Final = pa.array(sorted(CURRENCIES))
+# The `application` tag of a flat tags object whose value needs no unescaping.
+_APPLICATION_RE: Final = rf'"{APPLICATION_TAG}"\s*:\s*"(?P<app>[^"\\]*)"'
+
 
 CSV_BLOCK_SIZE: Final = 8 << 20
 PARQUET_BATCH_ROWS: Final = 131_072
@@ -136,9 +142,7 @@ class ValidatedBatch:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
-def read_focus_batches(
-    handle: BinaryIO, file_name: str
-) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:
+def read_focus_batches(handle: BinaryIO, file_name: str) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:
     """Return the file's missing mandatory columns and its rows as string batches."""
     lower = file_name.lower()
     try:
@@ -213,7 +217,10 @@ def _as_string(array: pa.Array) -> pa.Array:
         return pc.strftime(pc.cast(array, pa.timestamp("s")), format="%Y-%m-%d")
     if pa.types.is_map(array.type) or pa.types.is_struct(array.type):
         return pa.array(
-            [None if v is None else json.dumps(dict(v) if isinstance(v, list) else v) for v in array.to_pylist()],
+            [
+                None if v is None else json.dumps(dict(v) if isinstance(v, list) else v)
+                for v in array.to_pylist()
+            ],
             pa.string(),
         )
     return pc.cast(array, pa.string())
@@ -232,9 +239,7 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
     for fmt in _TIMESTAMP_FORMATS[1:]:
         if parsed.null_count == values.null_count:
             break
-        alternative = pc.assume_timezone(
-            pc.strptime(values, format=fmt, unit="s", error_is_null=True), "UTC"
-        )
+        alternative = pc.assume_timezone(pc.strptime(values, format=fmt, unit="s", error_is_null=True), "UTC")
         parsed = pc.coalesce(parsed, alternative)
     return _drop_impossible(values, parsed)
 
@@ -335,6 +340,7 @@ def validate_batch(batch: pa.RecordBatch, ctx: BatchContext) -> ValidatedBatch:
     _mark(codes, pc.fill_null(outside, False), reason_code("charge_period_outside_month"))
 
     tags = _column(batch, "Tags")
+    flat: pa.Array | None = None
     if tags.null_count < n:
         flat = pc.fill_null(pc.match_substring_regex(tags, _FLAT_JSON_RE), True)
         if not pc.all(flat).as_py():
@@ -367,6 +373,13 @@ def validate_batch(batch: pa.RecordBatch, ctx: BatchContext) -> ValidatedBatch:
             arrays.append(_constant(ctx.run_id, valid_rows))
         elif column == "source_file":
             arrays.append(_constant(ctx.source_file, valid_rows))
+        elif column == "application":
+            if flat is None:  # no row has tags
+                arrays.append(_constant(UNASSIGNED_APPLICATION, valid_rows))
+            elif valid_rows == n:
+                arrays.append(applications_of(tags, flat))
+            else:
+                arrays.append(applications_of(pc.filter(tags, keep), pc.filter(flat, keep)))
         else:
             values = _column(batch, _FOCUS_FOR_COPY[column])
             arrays.append(values if valid_rows == n else pc.filter(values, keep))
@@ -387,6 +400,39 @@ def _non_object_json(tags: pa.Array, flat: pa.Array) -> np.ndarray:
             ok = False
         bad[index] = not ok
     return bad
+
+
+def applications_of(tags: pa.Array, flat: pa.Array) -> pa.Array:
+    """The `application` tag of each (valid) row, `unassigned` when absent or empty.
+
+    `flat` marks the rows whose tags are a flat JSON object: a vectorized regex
+    reads those; the rare others (nested objects, escaped characters) are
+    parsed as JSON, where the top-level key is the one that counts.
+    """
+    if len(tags) == 0:
+        return pa.array([], pa.string())
+    found = pc.struct_field(pc.extract_regex(tags, _APPLICATION_RE), "app")
+    unsure = pc.or_(
+        pc.and_(
+            pc.is_null(found),
+            pc.fill_null(pc.match_substring(tags, f'"{APPLICATION_TAG}"'), False),
+        ),
+        pc.and_(pc.invert(flat), pc.is_valid(tags)),
+    )
+    if pc.any(unsure).as_py():
+        values = found.to_pylist()
+        for index in np.flatnonzero(unsure.to_numpy(zero_copy_only=False)):
+            try:
+                parsed = json.loads(tags[int(index)].as_py())
+            except ValueError:
+                continue
+            value = parsed.get(APPLICATION_TAG) if isinstance(parsed, dict) else None
+            if value is not None and not isinstance(value, str):
+                value = json.dumps(value)
+            values[int(index)] = value
+        found = pa.array(values, pa.string())
+    empty = pc.fill_null(pc.equal(found, ""), True)
+    return pc.if_else(empty, UNASSIGNED_APPLICATION, found)
 
 
 def to_csv_bytes(batch: pa.RecordBatch) -> bytes:

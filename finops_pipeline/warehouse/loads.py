@@ -33,14 +33,13 @@ from finops_pipeline.landing.focus import (
     validate_batch,
 )
 from finops_pipeline.landing.store import LandingStore
+from finops_pipeline.warehouse.partitions import ensure_partition
 
 __all__ = ["LOAD_LOCK_CLASS", "LoadConflict", "PeriodLoad", "load_period"]
 
 LOAD_LOCK_CLASS: Final = 0x46494E4F  # first key of every (period, domain) advisory lock
 _QUEUE_DEPTH: Final = 4
-_COPY_SQL: Final = sql.SQL("COPY finops.releves ({}) FROM STDIN (FORMAT csv)").format(
-    sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
-)
+_COPY_COLUMNS_SQL: Final = sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
 
 
 class LoadConflict(RuntimeError):
@@ -157,10 +156,12 @@ def load_period(
     application_name = f"finops-batch {run_id[:8]} {domain} {period}"
 
     def connect() -> psycopg.Connection:
-        return psycopg.connect(database_url, application_name=application_name[:63])
+        # autocommit: each `conn.transaction()` below is a real transaction, not a savepoint.
+        return psycopg.connect(database_url, application_name=application_name[:63], autocommit=True)
 
     with connect() as conn:
         conn.execute("SET TIME ZONE 'UTC'")
+        leaf = ensure_partition(conn, domain, period)
         with conn.transaction():
             conn.execute(
                 sql.SQL("SET LOCAL lock_timeout = {}").format(
@@ -168,9 +169,7 @@ def load_period(
                 )
             )
             try:
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, key)
-                )
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, key))
             except psycopg.errors.LockNotAvailable:
                 holder = _lock_holder(connect, key)
                 raise LoadConflict(
@@ -180,9 +179,8 @@ def load_period(
             if on_locked is not None:
                 on_locked()
             conn.execute("SET LOCAL lock_timeout = 0")
-            cursor = conn.execute(
-                "DELETE FROM finops.releves WHERE period = %s AND domain = %s", (period, domain)
-            )
+            # The leaf holds exactly this (period, domain): no WHERE, no index needed.
+            cursor = conn.execute(sql.SQL("DELETE FROM {}").format(leaf))
             result.deleted = cursor.rowcount
 
             out: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
@@ -195,7 +193,9 @@ def load_period(
             )
             producer.start()
             try:
-                with conn.cursor().copy(_COPY_SQL) as copy:
+                with conn.cursor().copy(
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(leaf, _COPY_COLUMNS_SQL)
+                ) as copy:
                     for chunk in _chunks(out):
                         copy.write(chunk)
             finally:

@@ -11,14 +11,15 @@ from typing import Final
 
 import psycopg
 
-from finops_pipeline.constants import MATERIALIZED_VIEWS
+from finops_pipeline.constants import DOMAINS, MATERIALIZED_VIEWS
 from finops_pipeline.warehouse import mviews
 
 __all__ = ["MIGRATIONS", "ensure_schema", "schema_version"]
 
 _BOOTSTRAP_LOCK_KEY: Final = 0x46494E4F  # "FINO": one lock for every bootstrap
 
-_RELEVES = """
+_RELEVES = (
+    """
 CREATE TABLE finops.releves (
     period               char(7)        NOT NULL,
     domain               text           NOT NULL,
@@ -42,16 +43,22 @@ CREATE TABLE finops.releves (
     consumed_quantity    numeric,
     consumed_unit        text,
     tags                 jsonb,
+    application          text           NOT NULL DEFAULT 'unassigned',
     dagster_run_id       text           NOT NULL,
-    source_file          text           NOT NULL,
-    application          text GENERATED ALWAYS AS
-                             (coalesce(nullif(tags ->> 'application', ''), 'unassigned')) STORED,
-    CONSTRAINT releves_domain_check CHECK (domain IN ('open', 'private', 'public', 'native'))
-);
-CREATE INDEX releves_period_domain_idx ON finops.releves (period, domain);
+    source_file          text           NOT NULL
+) PARTITION BY LIST (domain);
 COMMENT ON TABLE finops.releves IS
-    'FinOps cost records (FOCUS 1.2), one row per record; replaced per (period, domain) by finops_batch';
-
+    'FinOps cost records (FOCUS 1.2), one row per record; replaced per (period, domain) by finops_batch. '
+    'Partitioned by domain, then by period: one leaf per (domain, period), created by the first load.';
+COMMENT ON COLUMN finops.releves.application IS
+    'the "application" key of tags, or unassigned; set by the loader';
+"""
+    + "".join(
+        f"CREATE TABLE finops.releves_{domain} PARTITION OF finops.releves "
+        f"FOR VALUES IN ('{domain}') PARTITION BY LIST (period);\n"
+        for domain in DOMAINS
+    )
+    + """
 CREATE TABLE finops.applications (
     application text PRIMARY KEY,
     family      text NOT NULL,
@@ -65,6 +72,7 @@ SELECT r.*, coalesce(a.family, 'Unassigned') AS family
 FROM finops.releves r
 LEFT JOIN finops.applications a USING (application);
 """
+)
 
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
