@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from finops_admin_plugin import __version__
 from finops_admin_plugin.api import coverage, health, runs
+from finops_admin_plugin.api.logs import router as logs_router
 from finops_admin_plugin.auth import install_auth
 from finops_admin_plugin.auth.router import router as auth_router
 from finops_admin_plugin.errors import install_error_handlers
@@ -62,6 +63,7 @@ def create_app(
     router = APIRouter(prefix=API_BASE_PATH)
     router.include_router(health.router)
     router.include_router(runs.router)
+    router.include_router(logs_router)
     router.include_router(coverage.router)
     router.include_router(auth_router)
     app.include_router(router)

@@ -92,6 +92,14 @@ def build_load_op(domain: str) -> OpDefinition:
                 f"{json.dumps(dict(result.rejected)) if result.rejected else ''} "
                 f"in {result.seconds:.2f}s"
             )
+            # The same summary on stdout as one key=value line, for log shippers (Loki,
+            # Elasticsearch) and readers of the step's compute log.
+            print(
+                f"finops.load domain={domain} period={period} rows_read={result.rows_read} "
+                f"inserted={result.inserted} deleted={result.deleted} "
+                f"rejected={result.rejected_total} seconds={result.seconds:.3f}",
+                flush=True,
+            )
             yield AssetMaterialization(
                 asset_key=AssetKey([ASSET_KEY_PREFIX, "releves"]),
                 description=f"{label} {period} replaced",

@@ -1,0 +1,122 @@
+"""The excerpt of a failed run: its failing step, the end of that step's stderr, the error message.
+
+Shown in the run detail (`logs.excerpt`), so the cause is readable without a
+download. Never raises: when the logs are gone or the storage fails, the
+excerpt keeps the error message from Dagster's event log and says why the
+output is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry
+
+from finops_admin_plugin.logs.store import LogStorageUnavailable, RunLogSource
+
+__all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failure_message_lines"]
+
+log = logging.getLogger(__name__)
+
+EXCERPT_LINES: Final = 40
+LINE_WIDTH: Final = 500
+_ERROR_RULE: Final = "-- error --"
+
+
+def failure_message_lines(entry: EventLogEntry) -> list[str]:
+    """The error of a failure event without its stack: its message, then each cause's."""
+    event = entry.dagster_event
+    error = getattr(event.event_specific_data, "error", None) if event is not None else None
+    lines: list[str] = []
+    depth = 0
+    while error is not None and depth < 10:
+        depth += 1
+        message = str(getattr(error, "message", "") or "").strip()
+        if message:
+            lines.extend(message.splitlines() if not lines else ["caused by: " + message.splitlines()[0]])
+        error = getattr(error, "cause", None)
+    return lines or [(entry.user_message or "").strip() or "failed (Dagster recorded no message)"]
+
+
+def excerpt_lines(
+    tail: Sequence[str] | None,
+    message: Sequence[str],
+    *,
+    note: str | None = None,
+    limit: int = EXCERPT_LINES,
+) -> list[str]:
+    """The tail of the step's stderr, then the error message unless the tail already shows it."""
+    lines = [line[:LINE_WIDTH] for line in (tail or [])][-limit:]
+    if note:
+        lines.append(note)
+    first = message[0].strip() if message else ""
+    if not first or not any(first[:200] in line for line in lines):
+        lines.append(_ERROR_RULE)
+        lines.extend(line[:LINE_WIDTH] for line in message[:limit])
+    return lines
+
+
+def _failing_step(source: RunLogSource, run_id: str) -> tuple[str, EventLogEntry] | None:
+    """The first step that failed; else a step that started and never ended (with the run failure)."""
+    failures = source.failures(run_id)
+    if failures:
+        first = failures[0]
+        step = first.step_key or (first.dagster_event.step_key if first.dagster_event else None)
+        if step:
+            return step, first
+    started: dict[str, None] = {}
+    run_failure: EventLogEntry | None = None
+    kinds = {
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.STEP_SKIPPED,
+        DagsterEventType.RUN_FAILURE,
+    }
+    for entry in source.events(run_id, of_type=kinds):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.RUN_FAILURE:
+            run_failure = entry
+        elif event.event_type == DagsterEventType.STEP_START and event.step_key:
+            started[event.step_key] = None
+        elif event.step_key:
+            started.pop(event.step_key, None)
+    if started and run_failure is not None:
+        return list(started)[-1], run_failure
+    return None
+
+
+def build_excerpt(
+    source: RunLogSource, run_id: str, *, max_lines: int = EXCERPT_LINES
+) -> dict[str, Any] | None:
+    """`{"stepKey", "lines"}` for a FAILED run, None otherwise (or when no step can be blamed)."""
+    try:
+        run = source.run(run_id)
+        if run is None or run.status != DagsterRunStatus.FAILURE:
+            return None
+        found = _failing_step(source, run_id)
+        if found is None:
+            return None
+        step_key, failure = found
+        message = failure_message_lines(failure)
+        captures = [c for c in source.captures(run_id) if step_key in c.step_keys]
+    except LogStorageUnavailable as exc:
+        log.warning("no log excerpt for run %s: %s", run_id, exc.message)
+        return None
+    tail: list[str] | None = None
+    note: str | None = None
+    if not captures:
+        note = f"(no compute logs were captured for {step_key})"
+    else:
+        try:
+            # The latest capture of the step: a retried step's last attempt is the one that failed.
+            tail = source.tail(run_id, captures[-1], "stderr", max_lines)
+            if tail is None:
+                note = f"(the stderr of {step_key} is no longer in the compute log storage)"
+        except LogStorageUnavailable as exc:
+            note = f"(the stderr of {step_key} could not be read: {exc.message})"
+    return {"stepKey": step_key, "lines": excerpt_lines(tail, message, note=note, limit=max_lines)}
