@@ -17,6 +17,8 @@ from finops_admin_plugin.auth.router import router as auth_router
 from finops_admin_plugin.errors import install_error_handlers
 from finops_admin_plugin.services import AdminServices
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
+from finops_admin_plugin.ui import mount_ui
+from finops_admin_plugin.ui.router import router as ui_router
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -66,5 +68,7 @@ def create_app(
     router.include_router(logs_router)
     router.include_router(coverage.router)
     router.include_router(auth_router)
+    router.include_router(ui_router)
     app.include_router(router)
+    mount_ui(app)
     return app

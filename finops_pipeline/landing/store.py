@@ -51,9 +51,7 @@ class LandingStore(Protocol):
 
 
 def _is_landing_file(name: str) -> bool:
-    return name.lower().endswith(LANDING_FILE_SUFFIXES) and not name.rsplit("/", 1)[-1].startswith(
-        "."
-    )
+    return name.lower().endswith(LANDING_FILE_SUFFIXES) and not name.rsplit("/", 1)[-1].startswith(".")
 
 
 class LocalLandingStore:
@@ -128,9 +126,7 @@ class S3LandingStore:
 def landing_store_for(uri: str, s3_client_factory: Any = None) -> LandingStore:
     """A store for a local folder or an `s3://bucket/prefix` URI."""
     if not uri or not uri.strip():
-        raise ValueError(
-            "the landing URI is empty: set FINOPS_LANDING_URI to a folder or s3://bucket/prefix"
-        )
+        raise ValueError("the landing URI is empty: set FINOPS_LANDING_URI to a folder or s3://bucket/prefix")
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
         if not parsed.netloc:

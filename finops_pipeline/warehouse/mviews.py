@@ -134,9 +134,7 @@ def refresh_view(database_url: str, name: str, *, application_name: str = "finop
     if name not in MV_DEFINITIONS:
         raise ValueError(f"unknown materialized view {name!r}; known: {', '.join(MV_DEFINITIONS)}")
     started = time.perf_counter()
-    with psycopg.connect(
-        database_url, autocommit=True, application_name=application_name
-    ) as conn:
+    with psycopg.connect(database_url, autocommit=True, application_name=application_name) as conn:
         conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY finops.{name}")  # type: ignore[arg-type]
         elapsed = time.perf_counter() - started
         row = conn.execute(f"SELECT count(*) FROM finops.{name}").fetchone()  # type: ignore[arg-type]
