@@ -64,7 +64,7 @@ function queryFromFilters() {
 }
 
 function runRow(run) {
-  const domains = el("td", {}, Object.entries(run.domainStatuses || {}).map(([domain, status]) =>
+  const domains = el("td", { class: "nowrap" }, Object.entries(run.domainStatuses || {}).map(([domain, status]) =>
     el("span", { class: `pill s-${status}`, title: `${domain}: ${status}`, text: domain })));
   const anomalies = (run.anomalies || []).length;
   const row = el("tr", { class: anomalies ? "abnormal" : "", "data-run-id": run.runId, onclick: () => openDetail(run.runId) },
@@ -74,14 +74,19 @@ function runRow(run) {
     el("td", { text: run.launchedBy || "—" }),
     el("td", { text: (run.periods || []).join(", ") }),
     domains,
-    el("td", { text: fmtTime(run.startTime) }),
-    el("td", {}, fmtDuration(run.durationSeconds),
+    el("td", { class: "nowrap", text: fmtTime(run.startTime) }),
+    el("td", { class: "nowrap" }, fmtDuration(run.durationSeconds),
       anomalies ? el("span", { class: "anomaly", title: anomalyText(run.anomalies), text: " ⚠" }) : null),
     el("td", { text: fmtNumber(run.volumes && run.volumes.relevesInserted) }),
     el("td", { text: fmtNumber(run.volumes && run.volumes.relevesRejected) }),
-    el("td", { class: run.errors && run.errors.count ? "error-cell" : "muted",
-               text: run.errors && run.errors.count ? `${run.errors.count}: ${run.errors.message || ""}` : "—" }));
+    el("td", { class: run.errors && run.errors.count ? "errors" : "muted", text: errorText(run.errors) }));
   return row;
+}
+
+function errorText(errors) {
+  if (!errors || !errors.count) return "—";
+  const more = errors.count > 1 ? ` (+${errors.count - 1} more)` : "";
+  return `${errors.message || "failed"}${more}`;
 }
 
 const anomalyText = (items) => (items || []).map((a) =>
