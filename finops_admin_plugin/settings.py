@@ -53,6 +53,14 @@ class AdminSettings(BaseSettings):
         alias="FINOPS_LOGS_URL_TEMPLATE",
         description="Kibana/Loki/Grafana link template with {runId} {domain} {stepKey} {start} {end}",
     )
+    logs_url_margin_seconds: float = Field(
+        default=300.0,
+        alias="FINOPS_LOGS_URL_MARGIN_SECONDS",
+        ge=0,
+        le=86_400,
+        description="the external log link's time window starts this long before the run and ends this "
+        "long after it (clock skew, log shipping delay)",
+    )
     auth_mode: Literal["backstage", "static", "dev"] = Field(default="backstage", alias="FINOPS_AUTH_MODE")
     backstage_url: str = Field(default="", alias="FINOPS_BACKSTAGE_URL")
     admin_groups: Annotated[list[str], NoDecode] = Field(

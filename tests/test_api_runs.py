@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +23,21 @@ from tests.history import History
 BASE = "/finops/admin"
 UI = "http://dagster.example:3000"
 TEMPLATE = "https://logs.example/app?run={runId}&step={stepKey}&from={start}"
+
+
+def window_start(run: dict[str, Any]) -> str:
+    """`{start}` of a link: the run's start less the default 5-minute margin, ISO 8601 UTC in ms
+    (a run that never started: an hour before its end, or `now-1h`)."""
+    if run["startTime"]:
+        moment = datetime.fromisoformat(run["startTime"]).astimezone(UTC)
+    elif run["endTime"]:
+        moment = datetime.fromisoformat(run["endTime"]).astimezone(UTC) - timedelta(hours=1)
+    else:
+        return "now-1h"
+    moment -= timedelta(minutes=5)
+    return quote(moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z", safe="")
+
+
 SUMMARY_KEYS = (
     "status", "dagsterStatus", "trigger", "launchedBy", "reprocessRequestId", "reason", "domains",
     "domainStatuses", "createdTime", "startTime", "endTime", "durationSeconds", "volumes", "errors",
@@ -91,9 +107,7 @@ def test_list_default_order_and_fields(client: TestClient, finops_history: Histo
             "self": f"{BASE}/runs/{run_id}",
             "logs": f"{BASE}/runs/{run_id}/logs",
             "dagster": f"{UI}/runs/{run_id}",
-            "external": TEMPLATE.format(
-                runId=run_id, stepKey="", start=quote(item["startTime"] or "", safe="")
-            ),
+            "external": TEMPLATE.format(runId=run_id, stepKey="", start=window_start(item)),
         }
 
 
@@ -272,11 +286,11 @@ def test_detail_sections(client: TestClient, finops_history: History) -> None:
         assert body["logs"] == {
             "downloadUrl": f"{BASE}/runs/{run_id}/logs",
             "dagsterUrl": f"{UI}/runs/{run_id}",
-            "externalUrl": TEMPLATE.format(
-                runId=run_id, stepKey="", start=quote(body["startTime"] or "", safe="")
-            ),
-            "excerpt": None,
+            "externalUrl": TEMPLATE.format(runId=run_id, stepKey="", start=window_start(body)),
+            "excerpt": body["logs"]["excerpt"] if body["status"] == "FAILED" else None,
         }
+        if body["status"] == "FAILED":  # the failing step and the end of its output (tests/test_logs.py)
+            assert body["logs"]["excerpt"]["stepKey"] and body["logs"]["excerpt"]["lines"], name
         for block in body["blocks"]:
             assert block["links"]["logs"] == f"{BASE}/runs/{run_id}/logs?step={block['domain']}"
             assert f"step={block['stepKey']}" in block["links"]["external"]

@@ -22,7 +22,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -152,6 +152,8 @@ def _app_client(readmodel_url: str, instance: DagsterInstance, **env: str) -> Te
         FINOPS_STATIC_TOKENS=TOKENS,
         FINOPS_USER_ACCESS="read",
         FINOPS_DAGSTER_UI_URL="https://dagster.example.com/",
+        FINOPS_LOGS_URL_TEMPLATE=KIBANA_TEMPLATE,
+        FINOPS_LOGS_URL_MARGIN_SECONDS="120",
         **env,
     )
     return TestClient(create_app(settings, dagster_instance=instance, projector_interval=None))
@@ -470,6 +472,50 @@ def test_excerpt_degrades_to_the_error_message_when_logs_cannot_be_read(world: W
     text = "\n".join(excerpt["lines"])
     assert "could not be read" in text
     assert "Failure: Native: 1 of 2 period(s) failed" in text
+
+
+def kibana_window(url: str) -> tuple[str, str]:
+    match = re.search(r"time:\(from:'([^']*)',to:'([^']*)'\)", unquote(urlsplit(url).fragment))
+    assert match, url
+    return match.group(1), match.group(2)
+
+
+def shifted(iso: str, seconds: float) -> str:
+    moment = datetime.fromisoformat(iso).astimezone(UTC) + timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_run_detail_carries_the_excerpt_and_external_links(world: World) -> None:
+    client = world.client("local")
+    run_id = world.runs["mp"]
+    body = client.get(f"/finops/admin/runs/{run_id}", headers=ADMIN).json()
+    assert body["status"] == "FAILED"
+    assert body["logs"]["excerpt"] == build_excerpt(RunLogSource(world.local), run_id)
+    assert body["logs"]["excerpt"]["stepKey"] == "load_native"
+    assert body["links"]["dagster"] == f"https://dagster.example.com/runs/{run_id}"
+    assert body["logs"]["dagsterUrl"] == body["links"]["dagster"]
+    external = body["links"]["external"]
+    assert external == body["logs"]["externalUrl"]
+    # FINOPS_LOGS_URL_MARGIN_SECONDS=120 around the run.
+    assert kibana_window(external) == (shifted(body["startTime"], -120), shifted(body["endTime"], 120))
+    assert f'dagster.run_id:"{run_id}" and dagster.step_key:*' in unquote(urlsplit(external).fragment)
+    blocks = {b["domain"]: b for b in body["blocks"]}
+    native = blocks["native"]
+    assert f"dagster.step_key:{native['stepKey']}*" in unquote(urlsplit(native["links"]["external"]).fragment)
+    assert kibana_window(native["links"]["external"]) == (
+        shifted(native["startTime"], -120),
+        shifted(native["endTime"], 120),
+    )
+    # A domain that did not run is searched over the whole run's window.
+    assert blocks["private"]["status"] == "NOT_SELECTED"
+    assert kibana_window(blocks["private"]["links"]["external"]) == kibana_window(external)
+    # Log content is for admins; a reader sees the detail without it.
+    as_reader = client.get(
+        f"/finops/admin/runs/{run_id}", headers={"Authorization": f"Bearer {READER_TOKEN}"}
+    )
+    assert as_reader.status_code == 200 and as_reader.json()["logs"]["excerpt"] is None
+    ok = client.get(f"/finops/admin/runs/{world.runs['inproc']}", headers=ADMIN).json()
+    assert ok["status"] == "SUCCESS" and ok["logs"]["excerpt"] is None
 
 
 # --- errors ----------------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ import sqlalchemy.exc
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
-from finops_admin_plugin.auth import ReaderDep
+from finops_admin_plugin.auth import Caller, ReaderDep
+from finops_admin_plugin.auth.roles import can_administer
 from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.logs import RunLogSource, build_excerpt
 from finops_admin_plugin.mapping.links import fill_links
 from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
@@ -274,5 +276,18 @@ RunDep = Annotated[dict[str, Any], Depends(get_run)]
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(_caller: ReaderDep, services: ServicesDep, run: RunDep) -> Response:
-    return _json(fill_links(dict(run), services.links))
+def run_detail(caller: ReaderDep, services: ServicesDep, run: RunDep) -> Response:
+    payload = dict(run)
+    payload["logs"] = {"excerpt": _log_excerpt(services, caller, payload)}
+    return _json(fill_links(payload, services.links))
+
+
+def _log_excerpt(services: AdminServices, caller: Caller, run: dict[str, Any]) -> dict[str, Any] | None:
+    """A FAILED run's failing step and the end of its stderr; log content, so for admins only."""
+    if run.get("status") != "FAILED" or not can_administer(caller):
+        return None
+    try:
+        instance = services.source.instance
+    except ServiceUnavailableError:
+        return None
+    return build_excerpt(RunLogSource(instance), run["runId"])
