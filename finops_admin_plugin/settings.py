@@ -102,6 +102,26 @@ class AdminSettings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", alias="FINOPS_API_HOST")
     api_port: int = Field(default=7007, alias="FINOPS_API_PORT", ge=1, le=65535)
+    landing_uri: str = Field(
+        default="",
+        alias="FINOPS_LANDING_URI",
+        description="landing root (folder or s3://bucket/prefix) that a reprocess dry run reads",
+    )
+    reprocess_rate_limit: int = Field(
+        default=10,
+        alias="FINOPS_REPROCESS_RATE_LIMIT",
+        ge=1,
+        le=10_000,
+        description="reprocess requests (and dry runs) one caller may file per window",
+    )
+    reprocess_rate_window_seconds: float = Field(
+        default=600.0,
+        alias="FINOPS_REPROCESS_RATE_WINDOW_SECONDS",
+        gt=0,
+        le=86_400,
+        description="length of the per-caller reprocess rate window",
+    )
+
 
     @field_validator("admin_groups", "user_groups", mode="before")
     @classmethod

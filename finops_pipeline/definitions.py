@@ -8,8 +8,9 @@ from dagster_aws.s3 import S3Resource
 from finops_pipeline.assets import finops_mvs, releves_spec
 from finops_pipeline.constants import JOB_NAME
 from finops_pipeline.jobs import finops_batch
-from finops_pipeline.resources import LandingResource, WarehouseResource
+from finops_pipeline.resources import LandingResource, ReprocessQueueResource, WarehouseResource
 from finops_pipeline.schedules import build_schedule
+from finops_pipeline.sensors import build_reprocess_sensor
 from finops_pipeline.settings import get_pipeline_settings
 
 __all__ = ["build_definitions", "defs", "finops_batch_job"]
@@ -23,10 +24,12 @@ def build_definitions() -> Definitions:
         schedules=[
             build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled)
         ],
+        sensors=[build_reprocess_sensor(settings.reprocess_sensor_interval_seconds)],
         resources={
             "warehouse": WarehouseResource(database_url=EnvVar("FINOPS_DATABASE_URL")),
             # S3 endpoint, region and credentials come from the standard AWS_* variables.
             "landing": LandingResource(uri=EnvVar("FINOPS_LANDING_URI"), s3=S3Resource()),
+            "reprocess_queue": ReprocessQueueResource(database_url=EnvVar("FINOPS_DATABASE_URL")),
         },
     )
 

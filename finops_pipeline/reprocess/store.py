@@ -1,0 +1,440 @@
+"""Reprocess requests in PostgreSQL (FINOPS_DATABASE_URL): the only module with their SQL.
+
+The admin API writes requests here; the code location's sensor reads the
+pending ones in order and records what became of them. Tables live in the
+plugin's schema `finops_admin` (created idempotently, as the read model does)
+and are bootstrapped by whichever side comes first.
+
+- `reprocess_requests`: one row per request; `sequence` orders them.
+- `reprocess_idempotency`: (caller, Idempotency-Key) -> request, so a retried POST
+  finds the request its first attempt created or matched.
+- `reprocess_rate_events`: per-caller log of accepted POSTs in the rate window, so
+  the limit holds across API processes.
+
+Writes for one caller are serialized by a transaction-scoped advisory lock on
+the caller, which makes "look for an existing request, else count against the
+rate limit, else insert" atomic without table locks.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+
+from finops_pipeline.reprocess.rules import CheckedRequest
+
+__all__ = [
+    "FINAL_STATES",
+    "STATES",
+    "IdempotencyConflict",
+    "RateLimit",
+    "RateLimited",
+    "ReprocessRequest",
+    "ReprocessStore",
+    "State",
+    "StoreUnavailable",
+    "Submission",
+    "parse_request_id",
+]
+
+State = Literal["PENDING", "LAUNCHED", "FAILED", "REJECTED"]
+STATES: Final[tuple[State, ...]] = ("PENDING", "LAUNCHED", "FAILED", "REJECTED")
+FINAL_STATES: Final[tuple[State, ...]] = ("LAUNCHED", "FAILED", "REJECTED")
+
+SCHEMA: Final = "finops_admin"
+# Advisory lock class of the reprocess tables (the read model and the loader use their own).
+LOCK_CLASS: Final = 7_420_002
+_DDL_LOCK: Final = 0
+_BOOTSTRAP_ATTEMPTS: Final = 3
+MESSAGE_LIMIT: Final = 2000
+
+_DDL: Final = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+
+CREATE TABLE IF NOT EXISTS {SCHEMA}.reprocess_requests (
+    request_id      uuid PRIMARY KEY,
+    sequence        bigserial NOT NULL UNIQUE,
+    periods         text[] NOT NULL,
+    domains         text[] NOT NULL,
+    reason          text NOT NULL,
+    requested_by    text NOT NULL,
+    state           text NOT NULL DEFAULT 'PENDING'
+                    CHECK (state IN ('PENDING', 'LAUNCHED', 'FAILED', 'REJECTED')),
+    message         text,
+    run_id          text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    launched_at     timestamptz,
+    launch_attempts integer NOT NULL DEFAULT 0,
+    last_attempt_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS reprocess_requests_pending
+    ON {SCHEMA}.reprocess_requests (sequence) WHERE state = 'PENDING';
+CREATE INDEX IF NOT EXISTS reprocess_requests_by_state
+    ON {SCHEMA}.reprocess_requests (state, sequence DESC);
+CREATE INDEX IF NOT EXISTS reprocess_requests_by_caller
+    ON {SCHEMA}.reprocess_requests (requested_by, state);
+COMMENT ON TABLE {SCHEMA}.reprocess_requests IS
+    'Reprocess requests filed through the admin API, launched by the finops_reprocess_sensor';
+
+CREATE TABLE IF NOT EXISTS {SCHEMA}.reprocess_idempotency (
+    requested_by    text NOT NULL,
+    idempotency_key text NOT NULL,
+    request_id      uuid NOT NULL REFERENCES {SCHEMA}.reprocess_requests (request_id) ON DELETE CASCADE,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (requested_by, idempotency_key)
+);
+
+CREATE TABLE IF NOT EXISTS {SCHEMA}.reprocess_rate_events (
+    caller text NOT NULL,
+    at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS reprocess_rate_events_by_caller
+    ON {SCHEMA}.reprocess_rate_events (caller, at);
+"""
+
+_COLUMN_NAMES: Final = (
+    "request_id",
+    "sequence",
+    "periods",
+    "domains",
+    "reason",
+    "requested_by",
+    "state",
+    "message",
+    "run_id",
+    "created_at",
+    "updated_at",
+    "launched_at",
+    "launch_attempts",
+)
+_COLUMNS: Final = ", ".join(_COLUMN_NAMES)
+_R_COLUMNS: Final = ", ".join(f"r.{c}" for c in _COLUMN_NAMES)
+# Created last by _DDL (one transaction): when it exists, everything does.
+_LAST_OBJECT: Final = f"{SCHEMA}.reprocess_rate_events_by_caller"
+
+
+class StoreUnavailable(RuntimeError):
+    """PostgreSQL cannot be reached (or dropped the connection)."""
+
+
+class RateLimited(Exception):
+    def __init__(self, caller: str, limit: RateLimit, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"{caller} filed {limit.limit} reprocess request(s) in the last {limit.window_seconds:g}s, "
+            f"the most allowed; retry in {retry_after_seconds}s"
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key reused by its caller with a different request body."""
+
+    def __init__(self, key: str, existing: ReprocessRequest) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for request {existing.request_id} "
+            f"(periods {','.join(existing.periods)}; domains {','.join(existing.domains)}) with a "
+            "different body; use a new key for a different request"
+        )
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class ReprocessRequest:
+    request_id: str
+    sequence: int
+    periods: list[str]
+    domains: list[str]
+    reason: str
+    requested_by: str
+    state: State
+    message: str | None
+    run_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    launched_at: datetime | None
+    launch_attempts: int
+
+
+@dataclass(frozen=True)
+class Submission:
+    request: ReprocessRequest
+    created: bool
+    matched: Literal["new", "idempotency_key", "identical_pending"]
+
+
+def parse_request_id(value: str) -> str | None:
+    """The canonical form of a request id, or None when `value` is not a UUID."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _request(row: dict[str, Any]) -> ReprocessRequest:
+    return ReprocessRequest(
+        request_id=str(row["request_id"]),
+        sequence=int(row["sequence"]),
+        periods=list(row["periods"]),
+        domains=list(row["domains"]),
+        reason=row["reason"],
+        requested_by=row["requested_by"],
+        state=row["state"],
+        message=row["message"],
+        run_id=row["run_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        launched_at=row["launched_at"],
+        launch_attempts=int(row["launch_attempts"]),
+    )
+
+
+class ReprocessStore:
+    """Requests, idempotency keys and rate events; one short connection per call."""
+
+    def __init__(self, database_url: str, *, connect_timeout_seconds: int = 5) -> None:
+        if not database_url:
+            raise StoreUnavailable(
+                "FINOPS_DATABASE_URL is not set: reprocess requests are kept in PostgreSQL"
+            )
+        self.database_url = database_url
+        self.connect_timeout_seconds = connect_timeout_seconds
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        try:
+            conn = psycopg.connect(
+                self.database_url,
+                row_factory=dict_row,
+                connect_timeout=self.connect_timeout_seconds,
+                options="-c TimeZone=UTC",
+            )
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL (FINOPS_DATABASE_URL): {exc}") from exc
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL (FINOPS_DATABASE_URL) failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    # --- bootstrap ---------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the tables if needed: idempotent, safe when several processes start at once."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            for attempt in range(1, _BOOTSTRAP_ATTEMPTS + 1):
+                try:
+                    with self.connection() as conn, conn.transaction():
+                        # Checked first: CREATE INDEX IF NOT EXISTS would still lock the tables
+                        # against writes for a moment, on every sensor tick.
+                        row = conn.execute("SELECT to_regclass(%s) AS found", (_LAST_OBJECT,)).fetchone()
+                        if row is None or row["found"] is None:
+                            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _DDL_LOCK))
+                            conn.execute(_DDL)  # type: ignore[arg-type]  # trusted, static SQL
+                    break
+                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+                    # The read model's bootstrap (its own lock) created the schema at the
+                    # same instant; IF NOT EXISTS sees it on the next attempt.
+                    if attempt == _BOOTSTRAP_ATTEMPTS:
+                        raise
+            self._ready = True
+
+    # --- the API side ------------------------------------------------------------------------
+
+    @staticmethod
+    def _lock_caller(conn: psycopg.Connection[Any], caller: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, caller))
+
+    @staticmethod
+    def _take_rate(conn: psycopg.Connection[Any], caller: str, limit: RateLimit) -> None:
+        window = float(limit.window_seconds)
+        conn.execute(
+            f"DELETE FROM {SCHEMA}.reprocess_rate_events "
+            "WHERE caller = %s AND at <= now() - make_interval(secs => %s)",
+            (caller, window),
+        )
+        row = conn.execute(
+            f"SELECT count(*) AS n, min(at) AS oldest, now() AS now "
+            f"FROM {SCHEMA}.reprocess_rate_events WHERE caller = %s",
+            (caller,),
+        ).fetchone()
+        assert row is not None
+        if row["n"] >= limit.limit:
+            remaining = window - (row["now"] - row["oldest"]).total_seconds() if row["oldest"] else window
+            raise RateLimited(caller, limit, max(1, math.ceil(remaining)))
+        conn.execute(f"INSERT INTO {SCHEMA}.reprocess_rate_events (caller) VALUES (%s)", (caller,))
+
+    def take_rate(self, caller: str, limit: RateLimit) -> None:
+        """Count one call of `caller` (a dry run); raises RateLimited when over the limit."""
+        self.ensure_schema()
+        with self.connection() as conn, conn.transaction():
+            self._lock_caller(conn, caller)
+            self._take_rate(conn, caller, limit)
+
+    def submit(
+        self,
+        checked: CheckedRequest,
+        *,
+        requested_by: str,
+        idempotency_key: str | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> Submission:
+        """File a request, or return the one this call repeats.
+
+        Order: a known (caller, Idempotency-Key) returns its request (IdempotencyConflict
+        if the body differs); then an identical PENDING request of the same caller is
+        returned; only a new request counts against the rate limit (RateLimited).
+        """
+        self.ensure_schema()
+        with self.connection() as conn, conn.transaction():
+            self._lock_caller(conn, requested_by)
+            if idempotency_key:
+                row = conn.execute(
+                    f"SELECT {_R_COLUMNS} "
+                    f"FROM {SCHEMA}.reprocess_idempotency k "
+                    f"JOIN {SCHEMA}.reprocess_requests r USING (request_id) "
+                    "WHERE k.requested_by = %s AND k.idempotency_key = %s",
+                    (requested_by, idempotency_key),
+                ).fetchone()
+                if row:
+                    existing = _request(row)
+                    same = (existing.periods, existing.domains, existing.reason) == (
+                        checked.periods,
+                        checked.domains,
+                        checked.reason,
+                    )
+                    if not same:
+                        raise IdempotencyConflict(idempotency_key, existing)
+                    return Submission(existing, created=False, matched="idempotency_key")
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM {SCHEMA}.reprocess_requests "
+                "WHERE requested_by = %s AND state = 'PENDING' AND periods = %s AND domains = %s "
+                "AND reason = %s ORDER BY sequence LIMIT 1",
+                (requested_by, checked.periods, checked.domains, checked.reason),
+            ).fetchone()
+            if row:
+                submission = Submission(_request(row), created=False, matched="identical_pending")
+            else:
+                if rate_limit is not None:
+                    self._take_rate(conn, requested_by, rate_limit)
+                row = conn.execute(
+                    f"INSERT INTO {SCHEMA}.reprocess_requests "
+                    "(request_id, periods, domains, reason, requested_by) VALUES (%s, %s, %s, %s, %s) "
+                    f"RETURNING {_COLUMNS}",
+                    (uuid.uuid4(), checked.periods, checked.domains, checked.reason, requested_by),
+                ).fetchone()
+                assert row is not None
+                submission = Submission(_request(row), created=True, matched="new")
+            if idempotency_key:
+                conn.execute(
+                    f"INSERT INTO {SCHEMA}.reprocess_idempotency (requested_by, idempotency_key, request_id) "
+                    "VALUES (%s, %s, %s)",
+                    (requested_by, idempotency_key, submission.request.request_id),
+                )
+            return submission
+
+    def get(self, request_id: str) -> ReprocessRequest | None:
+        canonical = parse_request_id(request_id)
+        if canonical is None:
+            return None
+        self.ensure_schema()
+        with self.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM {SCHEMA}.reprocess_requests WHERE request_id = %s",
+                (canonical,),
+            ).fetchone()
+        return _request(row) if row else None
+
+    def page(
+        self, *, states: Sequence[str] = (), limit: int = 50, before_sequence: int | None = None
+    ) -> tuple[list[ReprocessRequest], int]:
+        """Newest first; `before_sequence` continues after the previous page. Returns (items, total)."""
+        self.ensure_schema()
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        if states:
+            where.append("state = ANY(%s)")
+            params.append(list(states))
+        with self.connection() as conn:
+            total_row = conn.execute(
+                f"SELECT count(*) AS n FROM {SCHEMA}.reprocess_requests WHERE {' AND '.join(where)}",
+                params,
+            ).fetchone()
+            if before_sequence is not None:
+                where.append("sequence < %s")
+                params.append(before_sequence)
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM {SCHEMA}.reprocess_requests WHERE {' AND '.join(where)} "
+                "ORDER BY sequence DESC LIMIT %s",
+                [*params, limit],
+            ).fetchall()
+        return [_request(r) for r in rows], int(total_row["n"]) if total_row else 0
+
+    # --- the sensor side ---------------------------------------------------------------------
+
+    def pending(self, limit: int) -> list[ReprocessRequest]:
+        """The oldest PENDING requests, in the order they were filed."""
+        self.ensure_schema()
+        with self.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM {SCHEMA}.reprocess_requests WHERE state = 'PENDING' "
+                "ORDER BY sequence LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [_request(r) for r in rows]
+
+    def note_attempt(self, request_id: str) -> int:
+        """Count one RunRequest emitted for a pending request; returns the new count."""
+        with self.connection() as conn, conn.transaction():
+            row = conn.execute(
+                f"UPDATE {SCHEMA}.reprocess_requests "
+                "SET launch_attempts = launch_attempts + 1, last_attempt_at = now(), updated_at = now() "
+                "WHERE request_id = %s AND state = 'PENDING' RETURNING launch_attempts",
+                (request_id,),
+            ).fetchone()
+        return int(row["launch_attempts"]) if row else 0
+
+    def mark_launched(self, request_id: str, run_id: str, launched_at: datetime | None) -> bool:
+        """PENDING -> LAUNCHED with its run; False when the request was no longer pending."""
+        with self.connection() as conn, conn.transaction():
+            cursor = conn.execute(
+                f"UPDATE {SCHEMA}.reprocess_requests "
+                "SET state = 'LAUNCHED', run_id = %s, launched_at = coalesce(%s, now()), "
+                "message = NULL, updated_at = now() WHERE request_id = %s AND state = 'PENDING'",
+                (run_id, launched_at, request_id),
+            )
+            return cursor.rowcount == 1
+
+    def mark_ended(self, request_id: str, state: Literal["FAILED", "REJECTED"], message: str) -> bool:
+        """PENDING -> FAILED or REJECTED with the reason; False when no longer pending."""
+        if state not in ("FAILED", "REJECTED"):
+            raise ValueError(f"a request can end FAILED or REJECTED, not {state!r}")
+        with self.connection() as conn, conn.transaction():
+            cursor = conn.execute(
+                f"UPDATE {SCHEMA}.reprocess_requests SET state = %s, message = %s, updated_at = now() "
+                "WHERE request_id = %s AND state = 'PENDING'",
+                (state, message[:MESSAGE_LIMIT], request_id),
+            )
+            return cursor.rowcount == 1
