@@ -122,7 +122,6 @@ class AdminSettings(BaseSettings):
         description="length of the per-caller reprocess rate window",
     )
 
-
     @field_validator("admin_groups", "user_groups", mode="before")
     @classmethod
     def _refs(cls, value: Any) -> Any:
