@@ -39,6 +39,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/logs.py
 
 clean:
 	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache

@@ -64,16 +64,13 @@ SECRET = b"this-must-never-be-served-0f3c"
 HEADER = re.compile(rb"\n===== (.+?) =====\n")
 
 # The example templates of docs/logs.md, as an operator would paste them.
-KIBANA_TEMPLATE = (
-    "https://kibana.example.com/app/discover#/?_g=(time:(from:'{start}',to:'{end}'))"
-    "&_a=(query:(language:kuery,query:'dagster.run_id:%22{runId}%22%20and%20dagster.step_key:{stepKey}*'))"
+DOC_TEMPLATES = re.findall(
+    r"""^FINOPS_LOGS_URL_TEMPLATE=["'](.+)["']$""",
+    (Path(__file__).resolve().parents[1] / "docs" / "logs.md").read_text(),
+    flags=re.MULTILINE,
 )
-GRAFANA_TEMPLATE = (
-    "https://grafana.example.com/explore?schemaVersion=1&orgId=1&panes="
-    "%7B%22finops%22:%7B%22datasource%22:%22loki%22,%22queries%22:%5B%7B%22refId%22:%22A%22,"
-    "%22expr%22:%22%7Bservice_name%3D%5C%22dagster%5C%22%7D%20%7C%3D%20%5C%22{runId}%5C%22%22%7D%5D,"
-    "%22range%22:%7B%22from%22:%22{start:ms}%22,%22to%22:%22{end:ms}%22%7D%7D%7D"
-)
+KIBANA_TEMPLATE = next(t for t in DOC_TEMPLATES if "kibana" in t and "step_key" in t)
+GRAFANA_TEMPLATE = next(t for t in DOC_TEMPLATES if "grafana" in t)
 
 
 @op
@@ -678,7 +675,13 @@ def test_grafana_loki_template_renders_epoch_milliseconds() -> None:
     panes = json.loads(parse_qs(urlsplit(url).query)["panes"][0])
     pane = panes["finops"]
     assert pane["datasource"] == "loki"
-    assert pane["queries"][0]["expr"] == '{service_name="dagster"} |= "abc-123"'
+    assert pane["queries"] == [
+        {
+            "refId": "A",
+            "datasource": {"type": "loki", "uid": "loki"},
+            "expr": '{service_name="dagster"} |= "abc-123"',
+        }
+    ]
     start_ms = int(datetime(2026, 11, 24, 2, 49, 5, tzinfo=UTC).timestamp() * 1000)
     end_ms = int(datetime(2026, 11, 24, 3, 1, 0, tzinfo=UTC).timestamp() * 1000)
     assert pane["range"] == {"from": str(start_ms), "to": str(end_ms)}
@@ -697,4 +700,8 @@ def test_values_are_encoded_and_bad_templates_give_no_link() -> None:
     assert external_link("https://x.example.com/{runid}", run_id="r") is None
     assert external_link("https://x.example.com/{runId:ms}", run_id="r") is None
     assert template_problems("https://x.example.com/{start:epoch}")
-    assert template_problems(KIBANA_TEMPLATE) == [] and template_problems(GRAFANA_TEMPLATE) == []
+    assert len(DOC_TEMPLATES) == 3
+    for template in DOC_TEMPLATES:
+        assert template_problems(template) == [], template
+        url = external_link(template, run_id="r-1", start=0, end=60)
+        assert url is not None and "r-1" in url and "{" not in url.replace("%7B", "")
