@@ -54,6 +54,7 @@ from finops_pipeline.landing.focus import (
 )
 from finops_pipeline.landing.store import LocalLandingStore
 from finops_pipeline.warehouse.loads import load_period
+from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
 from finops_pipeline.warehouse.schema import ensure_schema
 
 DOMAIN = "public"
@@ -62,8 +63,10 @@ PERIOD = "2026-10"
 # and at least five times as fast as pandas to_sql.
 TARGET_VS_COPY = 0.5
 TARGET_VS_TO_SQL = 5.0
-_COPY_SQL = sql.SQL("COPY finops.releves ({}) FROM STDIN (FORMAT csv)").format(
-    sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS)
+# The anchor writes into the same leaf partition of finops.releves as the loader.
+_COPY_SQL = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+    sql.Identifier("finops", partition_name(DOMAIN, PERIOD)),
+    sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS),
 )
 _TIMESTAMPS = ("billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end")
 _NUMBERS = ("billed_cost", "effective_cost", "consumed_quantity")
@@ -224,6 +227,7 @@ def _typed_frame(table: pa.Table) -> Any:
 def _reset(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE finops.releves")
+        ensure_partition(conn, DOMAIN, PERIOD)
         conn.execute("CHECKPOINT")
 
 

@@ -10,7 +10,7 @@ from finops_pipeline.constants import ASSET_KEY_PREFIX, MATERIALIZED_VIEWS, REFR
 from finops_pipeline.resources import WarehouseResource
 from finops_pipeline.warehouse.mviews import MvRefresh
 
-__all__ = ["mv_materialization", "refresh_materialized_views", "refresh_all"]
+__all__ = ["mv_materialization", "refresh_all", "refresh_materialized_views"]
 
 MAX_PARALLEL_REFRESHES = 3
 

@@ -44,15 +44,14 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
         """Insert or update the application -> family reference."""
         if not rows:
             return 0
-        with psycopg.connect(self.database_url) as conn, conn.transaction():
-            with conn.cursor() as cur:
-                cur.executemany(
-                    """
+        with psycopg.connect(self.database_url) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                """
                     INSERT INTO finops.applications (application, family, label)
                     VALUES (%(application)s, %(family)s, %(label)s)
                     ON CONFLICT (application) DO UPDATE
                     SET family = EXCLUDED.family, label = EXCLUDED.label
                     """,
-                    rows,
-                )
+                rows,
+            )
         return len(rows)
