@@ -35,11 +35,13 @@ from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.logs import (
+    LogStorageUnavailable,
     RunLogSource,
     build_excerpt,
     captures_from_entries,
     external_link,
     format_event,
+    prepare_download,
     template_problems,
 )
 from finops_admin_plugin.settings import AdminSettings
@@ -142,17 +144,18 @@ def _instance(home: Path, storage_url: str, compute_logs: dict[str, Any]) -> Dag
     return DagsterInstance.from_config(str(home))
 
 
-def _app_client(readmodel_url: str, instance: DagsterInstance, **env: str) -> TestClient:
-    settings = AdminSettings(
-        FINOPS_DATABASE_URL=readmodel_url,
-        FINOPS_AUTH_MODE="static",
-        FINOPS_STATIC_TOKENS=TOKENS,
-        FINOPS_USER_ACCESS="read",
-        FINOPS_DAGSTER_UI_URL="https://dagster.example.com/",
-        FINOPS_LOGS_URL_TEMPLATE=KIBANA_TEMPLATE,
-        FINOPS_LOGS_URL_MARGIN_SECONDS="120",
-        **env,
-    )
+def _app_client(readmodel_url: str, instance: DagsterInstance) -> TestClient:
+    # Values as the environment gives them (strings, JSON), parsed by the settings class.
+    env: dict[str, Any] = {
+        "FINOPS_DATABASE_URL": readmodel_url,
+        "FINOPS_AUTH_MODE": "static",
+        "FINOPS_STATIC_TOKENS": TOKENS,
+        "FINOPS_USER_ACCESS": "read",
+        "FINOPS_DAGSTER_UI_URL": "https://dagster.example.com/",
+        "FINOPS_LOGS_URL_TEMPLATE": KIBANA_TEMPLATE,
+        "FINOPS_LOGS_URL_MARGIN_SECONDS": "120",
+    }
+    settings = AdminSettings(**env)
     return TestClient(create_app(settings, dagster_instance=instance, projector_interval=None))
 
 
@@ -619,6 +622,28 @@ def test_unreachable_object_storage_is_503_before_any_byte(world: World) -> None
     assert events.status_code == 200 and "STEP_FAILURE" in events.text
     # Nothing half-downloaded was left in the reader's cache to pass later for a whole log.
     assert not [p for p in (world.tmp / "broken_cache").rglob("*") if p.is_file() and p.stat().st_size]
+
+
+def test_small_reads_reassemble_the_file_and_a_storage_lost_mid_stream_aborts_it(world: World) -> None:
+    run_id = world.runs["s3_mp"]
+    download = prepare_download(RunLogSource(world.s3_reader), run_id, step="native", stream="stderr")
+    download.chunk_bytes = 1000  # many reads at growing offsets instead of one
+    body = b"".join(download.chunks())
+    file_key = step_captures(world.s3_reader, run_id)["load_native"]
+    assert sections(body) == {"step load_native | stderr": s3_object(run_id, file_key, "err")}
+    # Checked, then the storage goes away before the bytes are read: the stream says so and fails.
+    download = prepare_download(RunLogSource(world.s3_reader), run_id, step="open", stream="stdout")
+    download.source = RunLogSource(world.s3_broken)
+    received = []
+    with pytest.raises(LogStorageUnavailable):
+        for chunk in download.chunks():
+            received.append(chunk)
+    assert (
+        b"".join(received)
+        .rstrip()
+        .splitlines()[-1]
+        .startswith(b"!!!!! download interrupted: the compute log")
+    )
 
 
 # --- pure parts on real records ----------------------------------------------------------------------
