@@ -354,3 +354,23 @@ def test_a_domain_not_selected_is_skipped_and_untouched(
     assert (
         meta[load_step_key("public")]["releves_deleted"] == meta[load_step_key("public")]["releves_inserted"]
     )
+
+
+def test_a_domain_whose_every_period_fails_reports_the_cause(
+    dagster_instance: DagsterInstance, finops_env: dict[str, Any]
+) -> None:
+    """Nothing loaded at all: the failure still names the file, with zero volumes."""
+    landing = finops_env["landing"]
+    broken = landing / "native" / CURRENT / "export-000.parquet"
+    broken.write_bytes(b"PAR1 truncated export")
+    result = run_batch(dagster_instance, periods=[CURRENT], domains=["native"])
+    assert not result.success
+    failure = next(
+        e.event_specific_data
+        for e in run_events(dagster_instance, result.run_id)
+        if e.event_type == DagsterEventType.STEP_FAILURE
+    )
+    assert str(broken) in failure.error.message
+    assert "Parquet" in failure.error.message
+    meta = metadata_values(failure.user_failure_data.metadata)
+    assert (meta["releves_inserted"], meta["billed_cost"], meta["periods"]) == (0, 0.0, {})

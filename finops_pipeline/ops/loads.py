@@ -52,7 +52,7 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         "releves_inserted": MetadataValue.int(sum(i.inserted for i in loaded)),
         "releves_deleted": MetadataValue.int(sum(i.deleted for i in loaded)),
         "releves_rejected": MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        "billed_cost": MetadataValue.float(round(sum(i.billed_cost for i in loaded), 2)),
+        "billed_cost": MetadataValue.float(float(round(sum(i.billed_cost for i in loaded), 2))),
         "periods": MetadataValue.json(per_period),
         "rejected_by_reason": MetadataValue.json(dict(sorted(rejected.items()))),
     }
