@@ -1,8 +1,8 @@
 """API errors in Backstage's error body, so `ResponseError.fromResponse` reads every failure.
 
-    {"error": {"name": "InputError", "message": "..."},
-     "request": {"method": "GET", "url": "/finops/admin/runs?..."},
-     "response": {"statusCode": 400}}
+{"error": {"name": "InputError", "message": "..."},
+ "request": {"method": "GET", "url": "/finops/admin/runs?..."},
+ "response": {"statusCode": 400}}
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def error_body(request: Request, name: str, message: str, status_code: int) -> d
     }
 
 
-def _respond(request: Request, name: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+def _respond(
+    request: Request, name: str, message: str, status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(error_body(request, name, message, status), status_code=status, headers=headers)
 
 

@@ -1,6 +1,5 @@
 """Dagster assets: finops.releves (loaded by finops_batch) and the dashboard MVs."""
 
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -96,7 +96,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     _require_env("DAGSTER_HOME", "FINOPS_DATABASE_URL")
     from finops_admin_plugin.readmodel import reindex
-
     from finops_admin_plugin.settings import get_settings
 
     count = reindex(get_settings())

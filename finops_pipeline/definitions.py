@@ -21,9 +21,7 @@ def build_definitions() -> Definitions:
     return Definitions(
         assets=[releves_spec, finops_mvs],
         jobs=[finops_batch],
-        schedules=[
-            build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled)
-        ],
+        schedules=[build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled)],
         sensors=[build_reprocess_sensor(settings.reprocess_sensor_interval_seconds)],
         resources={
             "warehouse": WarehouseResource(database_url=EnvVar("FINOPS_DATABASE_URL")),

@@ -47,7 +47,12 @@ _SERVICES: Final = {
     ],
     "native": [("Kubernetes Namespace", "Compute"), ("Kafka Topic", "Other"), ("Object Store", "Storage")],
 }  # fmt: skip
-_PROVIDERS: Final = {"open": "OpenStack", "private": "Private Cloud", "public": "AWS", "native": "Cloud Native Platform"}
+_PROVIDERS: Final = {
+    "open": "OpenStack",
+    "private": "Private Cloud",
+    "public": "AWS",
+    "native": "Cloud Native Platform",
+}
 _REGIONS: Final = ("eu-west-3", "eu-west-1", "eu-central-1", "paris-1", "marseille-2")
 _UNITS: Final = ("Hours", "GB-Month", "Requests", "vCPU-Hours")
 

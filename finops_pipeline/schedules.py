@@ -1,6 +1,5 @@
 """The daily CRON schedule: current month and N-1, every domain."""
 
-
 from dagster import (
     DefaultScheduleStatus,
     RunRequest,

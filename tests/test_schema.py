@@ -96,8 +96,8 @@ def test_every_view_has_a_unique_index_and_refreshes_concurrently(pg_base_url: s
             "INSERT INTO finops.releves (period, domain, billing_period_start, billing_period_end, "
             "charge_period_start, charge_period_end, charge_category, billed_cost, effective_cost, "
             "billing_currency, service_name, service_category, sub_account_id, tags, application, "
-            "dagster_run_id, source_file) VALUES ('2026-11', 'open', '2026-11-01', '2026-12-01', '2026-11-02', "
-            "'2026-11-03', 'Usage', 12.5, 10, 'EUR', 'svc', 'Compute', 'a-1', "
+            "dagster_run_id, source_file) VALUES ('2026-11', 'open', '2026-11-01', '2026-12-01', "
+            "'2026-11-02', '2026-11-03', 'Usage', 12.5, 10, 'EUR', 'svc', 'Compute', 'a-1', "
             """'{"application": "app-1"}', 'app-1', 'r', 'f')"""
         )
         for name in MATERIALIZED_VIEWS:

@@ -1,6 +1,5 @@
 """One load op per domain: each selected period in its own transaction."""
 
-
 import json
 from collections import Counter
 from typing import Any

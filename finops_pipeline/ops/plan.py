@@ -1,6 +1,5 @@
 """plan_batch: validate the launch, bootstrap the schema, fan out to the selected domains."""
 
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -1,6 +1,5 @@
 """Refresh the dashboard MVs once every selected domain has loaded."""
 
-
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,9 +14,7 @@ __all__ = ["mv_materialization", "refresh_all", "refresh_materialized_views"]
 MAX_PARALLEL_REFRESHES = 3
 
 
-def refresh_all(
-    warehouse: WarehouseResource, names: list[str], run_id: str
-) -> list[MvRefresh]:
+def refresh_all(warehouse: WarehouseResource, names: list[str], run_id: str) -> list[MvRefresh]:
     """Refresh views concurrently, each on its own connection."""
     with ThreadPoolExecutor(max_workers=MAX_PARALLEL_REFRESHES) as pool:
         return list(pool.map(lambda name: warehouse.refresh_view(name, run_id), names))

@@ -1,6 +1,5 @@
 """Landing files (local folder or S3 through dagster-aws) as a Dagster resource."""
 
-
 import io
 from typing import Any
 

@@ -1,6 +1,5 @@
 """The PostgreSQL warehouse as a Dagster resource."""
 
-
 from typing import Any
 
 import psycopg
@@ -23,9 +22,7 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
     def ensure_schema(self) -> list[int]:
         return schema.ensure_schema(self.database_url)
 
-    def load_period(
-        self, store: LandingStore, domain: str, period: str, run_id: str
-    ) -> loads.PeriodLoad:
+    def load_period(self, store: LandingStore, domain: str, period: str, run_id: str) -> loads.PeriodLoad:
         return loads.load_period(
             self.database_url,
             store,
