@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck check bench clean browser
+.PHONY: dev test lint typecheck bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ browser:
 	    echo "browser tests need Chromium: sudo apt-get install chromium" >&2; \
 	  fi; }
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -34,8 +34,6 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy finops_pipeline finops_admin_plugin
-
-check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
