@@ -139,9 +139,12 @@ def reference_reject_reason(row: dict[str, Any], period: str) -> str | None:
         return "charge_period_outside_month"
     if not empty("Tags"):
         try:
-            if not isinstance(json.loads(row["Tags"]), dict):
+            tags = json.loads(row["Tags"])
+            # jsonb stores UTF-8: a lone UTF-16 surrogate has no UTF-8 form.
+            json.dumps(tags, ensure_ascii=False).encode("utf-8")
+            if not isinstance(tags, dict):
                 return "invalid_tags"
-        except ValueError:
+        except (ValueError, UnicodeEncodeError):
             return "invalid_tags"
     if any(isinstance(v, str) and "\x00" in v for v in row.values()):
         return "invalid_character"

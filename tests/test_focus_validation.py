@@ -106,6 +106,8 @@ CASES: list[tuple[str, dict[str, str], str | None]] = [
     ("bad-tags-array", {"Tags": '["a", "b"]'}, "invalid_tags"),
     ("bad-tags-text", {"Tags": "not json"}, "invalid_tags"),
     ("bad-tags-nul-escape", {"Tags": '{"note": "nul \\u0000 escaped"}'}, "invalid_tags"),
+    ("bad-tags-lone-surrogate", {"Tags": '{"note": "half \\ud800 a pair"}'}, "invalid_tags"),
+    ("ok-tags-surrogate-pair", {"Tags": '{"application": "app-\\ud83d\\ude00"}'}, None),
     ("bad-nul", {"ResourceName": "bad\x00name"}, "invalid_character"),
 ]
 MISSING_COLUMN_ROWS = 3  # a second file without BillingCurrency
@@ -124,8 +126,8 @@ def _csv_bytes(rows: list[dict[str, str]], columns: list[str]) -> bytes:
 
 
 def _parquet_bytes(rows: list[dict[str, str]], columns: list[str]) -> bytes:
-    # A Parquet export stores absent values as nulls, the way a CSV reader sees empty cells.
-    table = pa.table({c: pa.array([r[c] or None for r in rows], pa.string()) for c in columns})
+    # Empty cells stay "" (not null): Parquet keeps them apart, the loader must not.
+    table = pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in columns})
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -287,6 +289,7 @@ def test_loaded_values_are_exact(loaded: dict[str, Any]) -> None:
     assert nested["tags"] == {"application": "app-0002", "owner": {"team": "payments", "ids": [1, 2]}}
     assert nested["application"] == "app-0002"
     assert _row(url, "open", "ok-empty-application")["application"] == "unassigned"
+    assert _row(url, "public", "ok-tags-surrogate-pair")["application"] == "app-\U0001f600"
 
     naive = _row(url, "open", "ok-naive-month-end")
     assert naive["charge_period_start"] == "2026-11-30T23:00:00+00:00"

@@ -103,9 +103,10 @@ _NUMBER_RE: Final = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
 _MAX_COST: Final = 1e13  # numeric(20, 6) holds 14 integer digits
 # A flat JSON object whose values are strings, numbers, booleans or null: the
 # shape of FOCUS tags. Rows not of this shape are parsed one by one in Python.
-# Any \uXXXX escape but \u0000, which jsonb cannot hold: the slow path rejects that one.
+# Any \uXXXX escape but \u0000 and the UTF-16 surrogates D800-DFFF, which jsonb cannot
+# hold alone: the slow path accepts a valid surrogate pair and rejects the others.
 _JSON_U: Final = (
-    r"u(?:[1-9a-fA-F][0-9a-fA-F]{3}|0[1-9a-fA-F][0-9a-fA-F]{2}"
+    r"u(?:[1-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}|0[1-9a-fA-F][0-9a-fA-F]{2}"
     r"|00[1-9a-fA-F][0-9a-fA-F]|000[1-9a-fA-F])"
 )
 _JSON_STR: Final = rf'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|{_JSON_U}))*"'
@@ -195,10 +196,16 @@ def _read_parquet(handle: BinaryIO) -> tuple[tuple[str, ...], Iterator[pa.Record
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns or None):
-            arrays = [_as_string(batch.column(i)) for i in range(batch.num_columns)]
+            arrays = [_empty_as_null(_as_string(batch.column(i))) for i in range(batch.num_columns)]
             yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
     return missing, batches()
+
+
+def _empty_as_null(array: pa.Array) -> pa.Array:
+    """Parquet keeps "" apart from null; CSV cannot. Read both the CSV way."""
+    empty = pc.equal(pc.utf8_length(array), 0)
+    return pc.if_else(empty, pa.scalar(None, pa.string()), array) if pc.any(empty).as_py() else array
 
 
 def _as_string(array: pa.Array) -> pa.Array:
@@ -395,8 +402,11 @@ def _non_object_json(tags: pa.Array, flat: pa.Array) -> np.ndarray:
     for index in np.flatnonzero(~flat.to_numpy(zero_copy_only=False)):
         text = tags[int(index)].as_py()
         try:
-            ok = isinstance(json.loads(text), dict) and "\x00" not in text and "\\u0000" not in text
-        except ValueError:
+            parsed = json.loads(text)
+            # A lone surrogate survives json.loads but not UTF-8 encoding (nor jsonb).
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+            ok = isinstance(parsed, dict) and "\x00" not in text and "\\u0000" not in text
+        except (ValueError, UnicodeEncodeError):
             ok = False
         bad[index] = not ok
     return bad
