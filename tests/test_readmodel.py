@@ -212,3 +212,73 @@ def test_modified_z_score_value() -> None:
     assert anomaly is not None
     # median 10, MAD 0.5 -> 0.6745 * (20 - 10) / 0.5
     assert anomaly.baseline == 10 and anomaly.score == pytest.approx(13.49, abs=1e-3)
+
+
+def _direct_total(store: ReadModel, filters: RunFilters) -> int:
+    from psycopg import sql
+
+    where, params = filters.where()
+    query = sql.SQL("SELECT count(*) FROM {}.runs WHERE ").format(sql.Identifier(SCHEMA)) + where
+    with store.connection() as conn:
+        row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_totals_from_run_counts_equal_counting_the_runs(finops_history: History, pg_base_url: str) -> None:
+    """totalItems comes from `run_counts` (kept by triggers); it must equal count(*) through every write."""
+    p0, p1, p2 = finops_history.periods
+    cases = [
+        RunFilters(),
+        RunFilters(statuses=("SUCCESS",)),
+        RunFilters(statuses=("FAILED", "CANCELED")),
+        RunFilters(trigger="CRON"),
+        RunFilters(domains=("open",)),
+        RunFilters(domains=("private", "native")),
+        RunFilters(periods=(p0,)),
+        RunFilters(periods=(p1, p2)),
+        RunFilters(anomalous=True),
+        RunFilters(anomalous=False, trigger="MANUAL", domains=("open",), periods=(p0,)),
+        RunFilters(statuses=("QUEUED", "RUNNING"), domains=("open", "private")),
+    ]
+    store = ReadModel(create_database(pg_base_url, "admin"))
+    store.open()
+
+    def check(moment: str) -> None:
+        for filters in cases:
+            assert filters.counted
+            page = store.page(filters, 200, None)
+            expected = _direct_total(store, filters)
+            assert page.total == expected == len(page.items), (moment, filters)
+        with store.connection() as conn:
+            negative = conn.execute(f"SELECT count(*) FROM {SCHEMA}.run_counts WHERE n < 0").fetchone()
+        assert negative == (0,), moment
+
+    try:
+        settings = AdminSettings(FINOPS_DATABASE_URL=store.database_url)
+        assert reindex(settings, finops_history.instance) == len(finops_history.order)
+        check("after reindex")
+        assert _direct_total(store, RunFilters()) == len(finops_history.order)
+        ok_1, partial = finops_history.runs["ok_1"], finops_history.runs["partial"]
+        with store.connection() as conn:
+            # Updates that move runs between counted groups, as the projector's upserts do.
+            conn.execute(
+                f"UPDATE {SCHEMA}.runs SET status = 'RUNNING', anomalous = NOT anomalous WHERE run_id = %s",
+                (ok_1,),
+            )
+            conn.execute(
+                f"UPDATE {SCHEMA}.runs SET trigger = 'CRON', periods = %s WHERE run_id = %s", ([p2], partial)
+            )
+        check("after updates")
+        with store.connection() as conn:
+            store.delete_run(conn, ok_1)
+        check("after a delete")
+        reindex(settings, finops_history.instance)  # TRUNCATE, then COPY
+        check("after a second reindex")
+        # An incremental projection (upserts) of the same history counts the same.
+        with store.connection() as conn:
+            store.truncate(conn)
+        Projector(DagsterSource(finops_history.instance), store).tick()
+        check("after incremental projection")
+    finally:
+        store.close()

@@ -59,6 +59,7 @@ from finops_pipeline.constants import (
 from finops_pipeline.periods import PeriodError, parse_period, period_role
 
 __all__ = [
+    "MAPPED_EVENT_TYPES",
     "SCHEDULE_NAME_TAG",
     "SENSOR_NAME_TAG",
     "detail_payload",
@@ -83,6 +84,25 @@ _E = DagsterEventType
 _STEP_START = {_E.STEP_START.value, _E.STEP_RESTARTED.value}
 _STEP_END = {_E.STEP_SUCCESS.value, _E.STEP_FAILURE.value}
 _DOMAIN_BY_STEP = {load_step_key(d): d for d in DOMAINS}
+# Every event type `_fold` reads, and nothing else: readers fetch only these, since deserializing
+# the others (logs, inputs, handled outputs, engine events: about half of a run's events) is most
+# of the cost of projecting a run.
+MAPPED_EVENT_TYPES: frozenset[DagsterEventType] = frozenset(
+    {
+        _E.RUN_START,
+        _E.RUN_SUCCESS,
+        _E.RUN_FAILURE,
+        _E.RUN_CANCELED,
+        _E.STEP_START,
+        _E.STEP_RESTARTED,
+        _E.STEP_SUCCESS,
+        _E.STEP_FAILURE,
+        _E.STEP_SKIPPED,
+        _E.STEP_UP_FOR_RETRY,
+        _E.STEP_OUTPUT,
+        _E.ASSET_MATERIALIZATION,
+    }
+)
 _ERROR_KINDS = {
     "USER_CODE_ERROR": "EXCEPTION",
     "FRAMEWORK_ERROR": "FRAMEWORK",

@@ -23,7 +23,7 @@ from dagster import RunRecord
 from finops_admin_plugin.dagster_source import DagsterSource
 from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
-from finops_admin_plugin.readmodel.store import ReadModel, ReadModelUnavailable
+from finops_admin_plugin.readmodel.store import Projected, ReadModel, ReadModelUnavailable
 
 __all__ = ["LOOKBACK_SECONDS", "Projector"]
 
@@ -121,16 +121,62 @@ class Projector:
             return self.follow_updates(conn) + self.refresh_active(conn)
 
     def reindex(self) -> int:
-        """Rebuild everything from Dagster: map every run, then score anomalies oldest first."""
+        """Rebuild everything from Dagster: map every run, then score anomalies oldest first.
+
+        Runs are read in pages of `BATCH` by update time and each page is written
+        with COPY (`ReadModel.insert_new`); anomalies are scored in one pass at
+        the end, then the tables are vacuumed and analyzed (`ReadModel.vacuum`).
+        The watermark is then the newest update seen, so the projectors of running
+        API processes continue from there.
+        """
         with self.store.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
             try:
                 self.store.truncate(conn)
-                count = self.follow_updates(conn, score=False, lookback=0)
+                seen: set[str] = set()
+                after: datetime | None = None
+                newest: datetime | None = None
+                while True:
+                    records = [
+                        r
+                        for r in self.source.runs_updated_after(after, BATCH)
+                        if r.dagster_run.run_id not in seen
+                    ]
+                    if not records:
+                        break
+                    projected = []
+                    for record in records:
+                        seen.add(record.dagster_run.run_id)
+                        mapped = self._map_safely(record)
+                        if mapped is not None:
+                            projected.append(mapped)
+                    self.store.insert_new(conn, projected)
+                    newest = records[-1].update_timestamp
+                    # Continue just before the newest stamp: runs sharing it are not skipped (`seen`
+                    # drops the ones already written).
+                    after = newest - timedelta(microseconds=1)
+                if newest is not None:
+                    self.store.set_watermark(conn, newest.timestamp())
                 self.store.rescore_all(conn)
-                return count
+                self.store.vacuum(conn)
+                return len(seen)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
+
+    def _map_safely(self, record: RunRecord) -> Projected | None:
+        run_id = record.dagster_run.run_id
+        try:
+            events = self.source.events(run_id)
+            return Projected(
+                map_run_detail(record, events.entries),
+                dagster_updated=record.update_timestamp.timestamp(),
+                event_id=events.last_id,
+            )
+        except (ReadModelUnavailable, psycopg.OperationalError):
+            raise
+        except Exception:
+            log.exception("read model: cannot project run %s; it is left out of the reindex", run_id)
+            return None
 
     # --- background thread --------------------------------------------------------------
 

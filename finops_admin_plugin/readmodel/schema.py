@@ -5,9 +5,17 @@ detail JSON lives in `run_details`. Measured at 100k runs: `periods` (GIN) is
 the selective filter; a GIN on `domains` (4 values, each in a large share of
 runs) made the planner AND a bitmap of most of the table into every
 domain-filtered query (18-48 ms instead of 4 ms), so domains are rechecked on
-the rows the other indexes find instead of being indexed. `blocks` and
-`period_loads` serve anomaly baselines and coverage. Everything here is derived
-from Dagster and rebuilt by `reindex`.
+the rows the other indexes find instead of being indexed; a btree on `trigger`
+(2 values) was ANDed the same way (+2.7 ms on a domain + period + trigger page),
+so it is gone too.
+
+`run_counts` keeps the number of runs per distinct (status, trigger, periods,
+domains, anomalous), maintained by statement-level triggers on `runs`, so the
+list's `totalItems` for any combination of those filters is a sum over a few
+hundred rows instead of a count over the matching runs (7.5 ms for all of
+100k runs, 48 ms for a domain filter). Counts stay exact: the triggers run in
+the writing transaction. `blocks` and `period_loads` serve anomaly baselines
+and coverage. Everything here is derived from Dagster and rebuilt by `reindex`.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import psycopg
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "ensure_schema"]
 
 SCHEMA: Final = "finops_admin"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 # Advisory lock class of this schema (the warehouse loader uses its own class).
 LOCK_CLASS: Final = 7_420_001
 SCHEMA_LOCK: Final = 1
@@ -59,13 +67,62 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.runs (
 CREATE INDEX IF NOT EXISTS runs_by_start ON {SCHEMA}.runs (sort_time DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_duration ON {SCHEMA}.runs (duration_sort DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_status ON {SCHEMA}.runs (status, sort_time DESC, run_id DESC);
-CREATE INDEX IF NOT EXISTS runs_by_trigger ON {SCHEMA}.runs (trigger, sort_time DESC, run_id DESC);
+DROP INDEX IF EXISTS {SCHEMA}.runs_by_trigger;
 CREATE INDEX IF NOT EXISTS runs_periods ON {SCHEMA}.runs USING gin (periods);
 CREATE INDEX IF NOT EXISTS runs_anomalous ON {SCHEMA}.runs (sort_time DESC, run_id DESC) WHERE anomalous;
 CREATE INDEX IF NOT EXISTS runs_active ON {SCHEMA}.runs (run_id) WHERE active;
 CREATE INDEX IF NOT EXISTS runs_id_prefix ON {SCHEMA}.runs (run_id text_pattern_ops);
 CREATE INDEX IF NOT EXISTS runs_history ON {SCHEMA}.runs (domains, period_count, sort_time DESC)
     WHERE status = 'SUCCESS';
+
+CREATE TABLE IF NOT EXISTS {SCHEMA}.run_counts (
+    status    text NOT NULL,
+    trigger   text NOT NULL,
+    periods   text[] NOT NULL,
+    domains   text[] NOT NULL,
+    anomalous boolean NOT NULL,
+    n         bigint NOT NULL,
+    PRIMARY KEY (status, trigger, periods, domains, anomalous)
+);
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.count_runs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- old_rows / new_rows exist only for the events that declare them: each branch reads its own.
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO {SCHEMA}.run_counts AS c (status, trigger, periods, domains, anomalous, n)
+        SELECT status, trigger, periods, domains, anomalous, -count(*) FROM old_rows GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (status, trigger, periods, domains, anomalous) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO {SCHEMA}.run_counts AS c (status, trigger, periods, domains, anomalous, n)
+        SELECT status, trigger, periods, domains, anomalous, count(*) FROM new_rows GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (status, trigger, periods, domains, anomalous) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.reset_run_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM {SCHEMA}.run_counts;
+    RETURN NULL;
+END $$;
+
+-- Created once: DROP TRIGGER would lock out readers at every API start.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'runs_count_insert'
+                   AND tgrelid = '{SCHEMA}.runs'::regclass) THEN
+        CREATE TRIGGER runs_count_insert AFTER INSERT ON {SCHEMA}.runs
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.count_runs();
+        CREATE TRIGGER runs_count_update AFTER UPDATE ON {SCHEMA}.runs
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.count_runs();
+        CREATE TRIGGER runs_count_delete AFTER DELETE ON {SCHEMA}.runs
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.count_runs();
+        CREATE TRIGGER runs_count_truncate AFTER TRUNCATE ON {SCHEMA}.runs
+            FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.reset_run_counts();
+    END IF;
+END $$;
 
 CREATE TABLE IF NOT EXISTS {SCHEMA}.run_details (
     run_id text PRIMARY KEY REFERENCES {SCHEMA}.runs (run_id) ON DELETE CASCADE,
@@ -104,6 +161,16 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, SCHEMA_LOCK))
         conn.execute(_DDL)
+        stored = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'").fetchone()
+        if stored is None or int(stored[0]) < 2:
+            # run_counts is new in version 2: count what an older version stored. The triggers
+            # created above make writers wait for this transaction, so nothing is counted twice.
+            conn.execute(f"DELETE FROM {SCHEMA}.run_counts")
+            conn.execute(
+                f"INSERT INTO {SCHEMA}.run_counts (status, trigger, periods, domains, anomalous, n) "
+                f"SELECT status, trigger, periods, domains, anomalous, count(*) FROM {SCHEMA}.runs "
+                "GROUP BY 1, 2, 3, 4, 5"
+            )
         conn.execute(
             f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', %s) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -20,7 +20,7 @@ from finops_admin_plugin.models import Anomaly, AnomalyMetric, RunDetailResponse
 from finops_admin_plugin.readmodel.query import CursorKey, RunFilters, count_and_page_sql, export_sql
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA, ensure_schema
 
-__all__ = ["Page", "ReadModel", "ReadModelUnavailable", "StoredVersion"]
+__all__ = ["Page", "Projected", "ReadModel", "ReadModelUnavailable", "StoredVersion"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ class StoredVersion:
     dagster_updated: float
     event_id: int
     active: bool
+
+
+@dataclass(frozen=True)
+class Projected:
+    """A run mapped from Dagster and the version of what it was mapped from."""
+
+    detail: RunDetailResponse
+    dagster_updated: float
+    event_id: int
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,18 @@ class ReadModel:
         conn.execute(f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads")
         conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'watermark'")
 
+    def vacuum(self, conn: psycopg.Connection) -> None:
+        """VACUUM ANALYZE the read model after a rebuild (`conn` in autocommit, outside a transaction).
+
+        Right after a reindex the tables have no statistics and no visibility map:
+        the planner guesses, and `count(*)` reads the heap instead of an index,
+        until autovacuum comes by. Doing it here makes the first page as fast as
+        the thousandth.
+        """
+        conn.execute(
+            f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads"
+        )
+
     # --- writing a projection ---------------------------------------------------------
 
     def save(
@@ -167,16 +188,11 @@ class ReadModel:
         `score` computes the anomalies of a finished run against what is stored
         already (reindex scores afterwards, in start order, instead).
         """
-        start = detail.start_time or detail.created_time
-        active = detail.status in ("QUEUED", "RUNNING")
         with conn.transaction():
             row = conn.execute(
                 f"""
-                INSERT INTO {SCHEMA}.runs AS r (
-                    run_id, status, trigger, periods, domains, period_count, created_time, start_time,
-                    end_time, sort_time, duration_seconds, duration_sort, releves_inserted, billed_cost,
-                    anomalous, active, dagster_updated, event_id, summary, projected_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, false, %s, %s, %s, %s, now())
+                INSERT INTO {SCHEMA}.runs AS r ({_RUN_COLUMNS}, projected_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                 ON CONFLICT (run_id) DO UPDATE SET
                     status = EXCLUDED.status, trigger = EXCLUDED.trigger, periods = EXCLUDED.periods,
                     domains = EXCLUDED.domains, period_count = EXCLUDED.period_count,
@@ -190,26 +206,7 @@ class ReadModel:
                 WHERE (r.event_id, r.dagster_updated) <= (EXCLUDED.event_id, EXCLUDED.dagster_updated)
                 RETURNING run_id
                 """,
-                (
-                    detail.run_id,
-                    detail.status,
-                    detail.trigger,
-                    [p.period for p in detail.periods],
-                    detail.domains,
-                    len(detail.periods),
-                    detail.created_time,
-                    detail.start_time,
-                    detail.end_time,
-                    start,
-                    detail.duration_seconds,
-                    detail.duration_seconds if detail.duration_seconds is not None else -1.0,
-                    detail.volumes.releves_inserted,
-                    detail.volumes.billed_cost,
-                    active,
-                    dagster_updated,
-                    event_id,
-                    Jsonb(summary_payload(detail)),
-                ),
+                _run_row(detail, dagster_updated=dagster_updated, event_id=event_id),
             ).fetchone()
             if row is None:
                 return False
@@ -220,49 +217,51 @@ class ReadModel:
             )
             conn.execute(f"DELETE FROM {SCHEMA}.blocks WHERE run_id = %s", (detail.run_id,))
             conn.execute(f"DELETE FROM {SCHEMA}.period_loads WHERE run_id = %s", (detail.run_id,))
-            selected = [b for b in detail.blocks if b.status != "NOT_SELECTED"]
-            if selected:
+            blocks = _block_rows(detail)
+            if blocks:
                 with conn.cursor() as cur:
                     cur.executemany(
-                        f"INSERT INTO {SCHEMA}.blocks (run_id, domain, status, period_count, sort_time, "
-                        "duration_seconds, releves_inserted, billed_cost) "
+                        f"INSERT INTO {SCHEMA}.blocks ({_BLOCK_COLUMNS}) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                detail.run_id,
-                                b.domain,
-                                b.status,
-                                len(detail.periods),
-                                start,
-                                b.duration_seconds,
-                                b.volumes.releves_inserted,
-                                b.volumes.billed_cost,
-                            )
-                            for b in selected
-                        ],
+                        blocks,
                     )
-            loads = [
-                (
-                    detail.run_id,
-                    b.domain,
-                    p.period,
-                    b.end_time or detail.end_time or start,
-                    p.releves_inserted,
-                    p.rows_read,
-                )
-                for b in selected
-                for p in b.periods
-            ]
+            loads = _load_rows(detail)
             if loads:
                 with conn.cursor() as cur:
                     cur.executemany(
-                        f"INSERT INTO {SCHEMA}.period_loads (run_id, domain, period, loaded_at, "
-                        "releves_inserted, rows_read) VALUES (%s, %s, %s, %s, %s, %s)",
+                        f"INSERT INTO {SCHEMA}.period_loads ({_LOAD_COLUMNS}) "
+                        "VALUES (%s, %s, %s, %s, %s, %s)",
                         loads,
                     )
             if score and detail.status in _TERMINAL:
                 self._score(conn, detail.run_id)
         return True
+
+    def insert_new(self, conn: psycopg.Connection, projected: Sequence[Projected]) -> int:
+        """Write runs the read model does not hold yet (a reindex after `truncate`), in one transaction.
+
+        The same rows as `save`, sent with COPY: at 100k runs, one statement per
+        table per batch instead of six round trips per run. Anomalies are left
+        empty for `rescore_all`.
+        """
+        if not projected:
+            return 0
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(f"COPY {SCHEMA}.runs ({_RUN_COLUMNS}) FROM STDIN") as copy:
+                for p in projected:
+                    copy.write_row(_run_row(p.detail, dagster_updated=p.dagster_updated, event_id=p.event_id))
+            with cur.copy(f"COPY {SCHEMA}.run_details (run_id, detail) FROM STDIN") as copy:
+                for p in projected:
+                    copy.write_row((p.detail.run_id, Jsonb(detail_payload(p.detail))))
+            with cur.copy(f"COPY {SCHEMA}.blocks ({_BLOCK_COLUMNS}) FROM STDIN") as copy:
+                for p in projected:
+                    for block_row in _block_rows(p.detail):
+                        copy.write_row(block_row)
+            with cur.copy(f"COPY {SCHEMA}.period_loads ({_LOAD_COLUMNS}) FROM STDIN") as copy:
+                for p in projected:
+                    for load_row in _load_rows(p.detail):
+                        copy.write_row(load_row)
+        return len(projected)
 
     # --- anomalies ---------------------------------------------------------------------
 
@@ -319,18 +318,115 @@ class ReadModel:
         return found
 
     def rescore_all(self, conn: psycopg.Connection) -> int:
-        """Score every finished run, oldest first (after a reindex)."""
-        run_ids = [
-            r[0]
-            for r in conn.execute(
-                f"SELECT run_id FROM {SCHEMA}.runs WHERE status = ANY(%s) ORDER BY sort_time, run_id",
-                (list(_TERMINAL),),
+        """Score every finished run, oldest first (after a reindex); returns how many were flagged.
+
+        The same scores as `_score` run by run, computed in one pass over the
+        stored metrics (read once, in start order) instead of several queries per
+        run: a comparable run's history is the last `WINDOW` successful ones that
+        started strictly before it. Only flagged runs are written: a reindex
+        stores every run with no anomalies.
+        """
+        runs = conn.execute(
+            f"SELECT run_id, status, domains, period_count, sort_time, duration_seconds, releves_inserted, "
+            f"billed_cost FROM {SCHEMA}.runs ORDER BY sort_time, run_id"
+        ).fetchall()
+        blocks_of: dict[str, list[tuple[Any, ...]]] = {}
+        for block in conn.execute(
+            f"SELECT run_id, domain, status, duration_seconds, releves_inserted, billed_cost "
+            f"FROM {SCHEMA}.blocks ORDER BY run_id, domain"
+        ):
+            blocks_of.setdefault(block[0], []).append(block)
+        run_history: dict[tuple[tuple[str, ...], int], list[dict[str, Any]]] = {}
+        block_history: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        flagged: list[tuple[str, list[Anomaly], dict[str, list[Anomaly]]]] = []
+        index = 0
+        while index < len(runs):
+            # Runs starting at the same instant are not each other's history (`sort_time <` in `_score`).
+            end = index
+            while end < len(runs) and runs[end][4] == runs[index][4]:
+                end += 1
+            group = runs[index:end]
+            for run_id, status, domains, period_count, _, duration, inserted, cost in group:
+                if status not in _TERMINAL:
+                    continue
+                found: list[Anomaly] = []
+                if status == "SUCCESS":
+                    history = run_history.get((tuple(domains), period_count), [])
+                    found += score_scope(
+                        "run",
+                        _values(
+                            {"duration_seconds": duration, "releves_inserted": inserted, "billed_cost": cost}
+                        ),
+                        _histories(history[: -WINDOW - 1 : -1]),
+                    )
+                by_domain: dict[str, list[Anomaly]] = {}
+                for _, domain, block_status, b_duration, b_inserted, b_cost in blocks_of.get(run_id, []):
+                    if block_status != _SCORED_BLOCK:
+                        continue
+                    history = block_history.get((domain, period_count), [])
+                    by_domain[domain] = score_scope(
+                        domain,
+                        _values(
+                            {
+                                "duration_seconds": b_duration,
+                                "releves_inserted": b_inserted,
+                                "billed_cost": b_cost,
+                            }
+                        ),
+                        _histories(history[: -WINDOW - 1 : -1]),
+                    )
+                if found or any(by_domain.values()):
+                    flagged.append((run_id, found, by_domain))
+            for run_id, status, domains, period_count, _, duration, inserted, cost in group:
+                metrics = {"duration_seconds": duration, "releves_inserted": inserted, "billed_cost": cost}
+                if status == "SUCCESS":
+                    run_history.setdefault((tuple(domains), period_count), []).append(metrics)
+                for _, domain, block_status, b_duration, b_inserted, b_cost in blocks_of.get(run_id, []):
+                    if block_status == _SCORED_BLOCK:
+                        block_history.setdefault((domain, period_count), []).append(
+                            {
+                                "duration_seconds": b_duration,
+                                "releves_inserted": b_inserted,
+                                "billed_cost": b_cost,
+                            }
+                        )
+            index = end
+        for start in range(0, len(flagged), 500):
+            self._store_anomalies(conn, flagged[start : start + 500])
+        return len(flagged)
+
+    def _store_anomalies(
+        self, conn: psycopg.Connection, flagged: Sequence[tuple[str, list[Anomaly], dict[str, list[Anomaly]]]]
+    ) -> None:
+        """Write computed anomalies into runs and details exactly as `_score` does."""
+        details: dict[str, dict[str, Any]] = {
+            row[0]: row[1]
+            for row in conn.execute(
+                f"SELECT run_id, detail FROM {SCHEMA}.run_details WHERE run_id = ANY(%s)",
+                ([f[0] for f in flagged],),
             )
-        ]
-        for run_id in run_ids:
-            with conn.transaction():
-                self._score(conn, run_id)
-        return len(run_ids)
+        }
+        run_updates = []
+        detail_updates = []
+        for run_id, found, by_domain in flagged:
+            detail = details[run_id]
+            found = list(found)
+            for block_json in detail.get("blocks", []):
+                block_json["anomalies"] = [
+                    a.model_dump(by_alias=True, mode="json") for a in by_domain.get(block_json["domain"], [])
+                ]
+                found += by_domain.get(block_json["domain"], [])
+            items = [a.model_dump(by_alias=True, mode="json") for a in found]
+            detail["anomalies"] = items
+            run_updates.append((bool(found), Jsonb(items), run_id))
+            detail_updates.append((Jsonb(detail), run_id))
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE {SCHEMA}.runs SET anomalous = %s, summary = jsonb_set(summary, '{{anomalies}}', %s) "
+                "WHERE run_id = %s",
+                run_updates,
+            )
+            cur.executemany(f"UPDATE {SCHEMA}.run_details SET detail = %s WHERE run_id = %s", detail_updates)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -401,6 +497,81 @@ class ReadModel:
                 f"SELECT projected_at FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)
             ).fetchone()
         return row[0] if row else None
+
+
+_RUN_COLUMNS = (
+    "run_id, status, trigger, periods, domains, period_count, created_time, start_time, end_time, "
+    "sort_time, duration_seconds, duration_sort, releves_inserted, billed_cost, anomalous, active, "
+    "dagster_updated, event_id, summary"
+)
+_BLOCK_COLUMNS = (
+    "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost"
+)
+_LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
+
+
+def _sort_start(detail: RunDetailResponse) -> datetime:
+    return detail.start_time or detail.created_time
+
+
+def _run_row(detail: RunDetailResponse, *, dagster_updated: float, event_id: int) -> tuple[Any, ...]:
+    """The `runs` row of a projection (anomalies not scored yet), in `_RUN_COLUMNS` order."""
+    return (
+        detail.run_id,
+        detail.status,
+        detail.trigger,
+        [p.period for p in detail.periods],
+        detail.domains,
+        len(detail.periods),
+        detail.created_time,
+        detail.start_time,
+        detail.end_time,
+        _sort_start(detail),
+        detail.duration_seconds,
+        detail.duration_seconds if detail.duration_seconds is not None else -1.0,
+        detail.volumes.releves_inserted,
+        detail.volumes.billed_cost,
+        False,
+        detail.status in ("QUEUED", "RUNNING"),
+        dagster_updated,
+        event_id,
+        Jsonb(summary_payload(detail)),
+    )
+
+
+def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
+    start = _sort_start(detail)
+    return [
+        (
+            detail.run_id,
+            b.domain,
+            b.status,
+            len(detail.periods),
+            start,
+            b.duration_seconds,
+            b.volumes.releves_inserted,
+            b.volumes.billed_cost,
+        )
+        for b in detail.blocks
+        if b.status != "NOT_SELECTED"
+    ]
+
+
+def _load_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
+    start = _sort_start(detail)
+    return [
+        (
+            detail.run_id,
+            b.domain,
+            p.period,
+            b.end_time or detail.end_time or start,
+            p.releves_inserted,
+            p.rows_read,
+        )
+        for b in detail.blocks
+        if b.status != "NOT_SELECTED"
+        for p in b.periods
+    ]
 
 
 def _values(row: dict[str, Any]) -> dict[AnomalyMetric, float | None]:
