@@ -38,6 +38,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/logs.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache
