@@ -35,13 +35,9 @@ import math
 import os
 import platform
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +54,7 @@ from api_servers import (
     start_postgres,
     write_dagster_yaml,
 )
+from common import workdir
 
 from finops_pipeline.constants import DOMAINS, JOB_NAME, TRIGGER_CRON
 from finops_pipeline.periods import add_months, format_period
@@ -137,19 +134,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.warmup < 0:
         parser.error(f"--warmup must be 0 or more, got {args.warmup}")
     return args
-
-
-@contextmanager
-def _workdir(data_dir: Path | None) -> Iterator[Path]:
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        yield data_dir.resolve()
-        return
-    path = Path(tempfile.mkdtemp(prefix="finops-bench-api-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _ids(payload: bytes, graphql: bool) -> list[str]:
@@ -446,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         f"admin API benchmark {__version__}: sizes {args.sizes}, {args.requests} requests per endpoint; "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {_load(os.getloadavg())}"
     )
-    with _workdir(args.data_dir) as work:
+    with workdir(args.data_dir, "finops-bench-api-") as work:
         server, base_url = start_postgres(work)
         try:
             _log("recording real finops_batch runs (one per scenario)")

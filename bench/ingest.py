@@ -27,12 +27,10 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -42,6 +40,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from common import workdir
 from psycopg import sql
 
 from finops_pipeline.demo_data import generate_focus_table
@@ -111,19 +110,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.to_sql_rows < 0:
         parser.error(f"--to-sql-rows must be 0 or more, got {args.to_sql_rows}")
     return args
-
-
-@contextmanager
-def _workdir(data_dir: Path | None) -> Iterator[Path]:
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        yield data_dir
-        return
-    path = Path(tempfile.mkdtemp(prefix="finops-bench-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _start_postgres(work: Path) -> tuple[Any, str]:
@@ -284,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, {args.repeat} runs of each measurement",
         flush=True,
     )
-    with _workdir(args.data_dir) as work:
+    with workdir(args.data_dir, "finops-bench-") as work:
         started = time.perf_counter()
         table = generate_focus_table(DOMAIN, PERIOD, args.rows, seed=1)
         landing = work / "landing"

@@ -36,17 +36,15 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from common import workdir
 from psycopg import sql
 
 MIB = 1024 * 1024
@@ -71,19 +69,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.size_mib < 1 or args.repeat < 1:
         parser.error("--size-mib and --repeat must be at least 1")
     return args
-
-
-@contextmanager
-def _workdir(data_dir: Path | None) -> Iterator[Path]:
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        yield data_dir.resolve()
-        return
-    path = Path(tempfile.mkdtemp(prefix="finops-bench-logs-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _database(base_url: str, name: str) -> str:
@@ -333,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     size = args.size_mib * MIB
     print(f"Log download benchmark: {size / MIB:,.0f} MiB stdout capture, {os.cpu_count()} CPUs", flush=True)
     warnings.filterwarnings("ignore")
-    with _workdir(args.data_dir) as work:
+    with workdir(args.data_dir, "finops-bench-logs-") as work:
         import pgserver
 
         server = pgserver.get_server(work / "pg", cleanup_mode="stop")
