@@ -44,13 +44,7 @@ from common import workdir
 from psycopg import sql
 
 from finops_pipeline.demo_data import generate_focus_table
-from finops_pipeline.landing.focus import (
-    COPY_COLUMNS,
-    BatchContext,
-    read_focus_batches,
-    to_csv_bytes,
-    validate_batch,
-)
+from finops_pipeline.landing.focus import COPY_COLUMNS, to_csv_bytes, validate_file
 from finops_pipeline.landing.store import LocalLandingStore
 from finops_pipeline.warehouse.loads import load_period
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
@@ -148,10 +142,7 @@ def _validated(paths: list[Path], run_id: str) -> Iterator[pa.RecordBatch]:
     """The loader's own validation of the landing files: what it sends to COPY."""
     for path in paths:
         with open(path, "rb") as handle:
-            missing, batches = read_focus_batches(handle, str(path))
-            ctx = BatchContext(DOMAIN, PERIOD, run_id, str(path), missing)
-            for batch in batches:
-                checked = validate_batch(batch, ctx)
+            for checked in validate_file(handle, str(path), DOMAIN, PERIOD, run_id):
                 if checked.valid is not None:
                     yield checked.valid
 

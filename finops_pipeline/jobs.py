@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import JobDefinition, job, multi_or_in_process_executor
+from dagster import job, multi_or_in_process_executor
 
 from finops_pipeline.constants import DOMAINS, JOB_NAME
 from finops_pipeline.ops import LOAD_OPS, plan_batch, refresh_materialized_views
@@ -20,6 +20,3 @@ def finops_batch() -> None:
     plan = plan_batch()
     loads = [LOAD_OPS[domain](getattr(plan, domain)) for domain in DOMAINS]
     refresh_materialized_views(loads)
-
-
-assert isinstance(finops_batch, JobDefinition)

@@ -169,25 +169,30 @@ def _terminate(url: str, application_prefix: str) -> int:
     return pids[0]
 
 
-class KillingStore:
-    """The landing store, but opening the second file terminates the loader's connection:
-    by then the loader has deleted the previous rows and sent the first file to COPY."""
+class SecondFileStore(LocalLandingStore):
+    """A local landing store that does something to the loader's backend when the loader
+    opens its second file: by then it has deleted the previous rows and sent the first file."""
 
     def __init__(self, inner: LocalLandingStore, url: str, application_prefix: str) -> None:
-        self.inner, self.url, self.prefix = inner, url, application_prefix
+        super().__init__(inner.root)
+        self.url, self.prefix = url, application_prefix
         self.opened = 0
-
-    def folder_uri(self, domain: str, period: str) -> str:
-        return self.inner.folder_uri(domain, period)
-
-    def list_files(self, domain: str, period: str) -> list[LandingFile]:
-        return self.inner.list_files(domain, period)
 
     def open(self, file: LandingFile) -> Any:
         self.opened += 1
         if self.opened == 2:
-            _terminate(self.url, self.prefix)
-        return self.inner.open(file)
+            self.on_second_file()
+        return super().open(file)
+
+    def on_second_file(self) -> None:
+        raise NotImplementedError
+
+
+class KillingStore(SecondFileStore):
+    """Terminates the loader's connection."""
+
+    def on_second_file(self) -> None:
+        _terminate(self.url, self.prefix)
 
 
 @pytest.mark.parametrize("when", ["holding the lock", "during COPY"])
@@ -254,32 +259,20 @@ def test_readers_are_not_blocked_by_a_concurrent_refresh(
         assert count(reader) == 2
 
 
-class FreezingStore:
-    """The landing store, but opening the second file freezes (SIGSTOP) the loader's backend, so
-    its COPY stalls while the file reader runs ahead, fills its queue and finishes."""
+class FreezingStore(SecondFileStore):
+    """Freezes (SIGSTOP) the loader's backend, so its COPY stalls while the file reader runs
+    ahead, fills its queue and finishes."""
 
-    def __init__(self, inner: LocalLandingStore, url: str, application_prefix: str) -> None:
-        self.inner, self.url, self.prefix = inner, url, application_prefix
-        self.opened = 0
-        self.frozen_pid = 0
+    frozen_pid = 0
 
-    def folder_uri(self, domain: str, period: str) -> str:
-        return self.inner.folder_uri(domain, period)
-
-    def list_files(self, domain: str, period: str) -> list[LandingFile]:
-        return self.inner.list_files(domain, period)
-
-    def open(self, file: LandingFile) -> Any:
-        self.opened += 1
-        if self.opened == 2:
-            rows = query(
-                self.url,
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
-                (self.prefix + "%",),
-            )
-            self.frozen_pid = int(rows[0][0])
-            os.kill(self.frozen_pid, signal.SIGSTOP)
-        return self.inner.open(file)
+    def on_second_file(self) -> None:
+        rows = query(
+            self.url,
+            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            (self.prefix + "%",),
+        )
+        self.frozen_pid = int(rows[0][0])
+        os.kill(self.frozen_pid, signal.SIGSTOP)
 
 
 def test_a_connection_killed_once_every_file_is_read_does_not_hang_the_load(

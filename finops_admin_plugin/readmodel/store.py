@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import dict_row
@@ -26,6 +26,27 @@ log = logging.getLogger(__name__)
 
 _TERMINAL = ("SUCCESS", "FAILED", "CANCELED")
 _SCORED_BLOCK = "SUCCESS"
+
+
+_SET_RUN_ANOMALIES: Final = (
+    f"UPDATE {SCHEMA}.runs SET anomalous = %s, summary = jsonb_set(summary, '{{anomalies}}', %s) "
+    "WHERE run_id = %s"
+)
+_SET_DETAIL: Final = f"UPDATE {SCHEMA}.run_details SET detail = %s WHERE run_id = %s"
+
+
+def _attach_anomalies(
+    detail: dict[str, Any], run_found: list[Anomaly], by_domain: dict[str, list[Anomaly]]
+) -> tuple[list[Anomaly], list[dict[str, Any]]]:
+    """Put each block's anomalies into `detail`; return the run's (its own + its blocks') and their JSON."""
+    found = list(run_found)
+    for block_json in detail.get("blocks", []):
+        block = by_domain.get(block_json["domain"], [])
+        block_json["anomalies"] = [a.model_dump(by_alias=True, mode="json") for a in block]
+        found += block
+    items = [a.model_dump(by_alias=True, mode="json") for a in found]
+    detail["anomalies"] = items
+    return found, items
 
 
 class ReadModelUnavailable(RuntimeError):
@@ -302,19 +323,9 @@ class ReadModel:
             ).fetchall()
             by_domain[block["domain"]] = score_scope(block["domain"], _values(block), _histories(history))
         detail = run["detail"]
-        for block_json in detail.get("blocks", []):
-            block_json["anomalies"] = [
-                a.model_dump(by_alias=True, mode="json") for a in by_domain.get(block_json["domain"], [])
-            ]
-            found += by_domain.get(block_json["domain"], [])
-        items = [a.model_dump(by_alias=True, mode="json") for a in found]
-        detail["anomalies"] = items
-        cur.execute(
-            f"UPDATE {SCHEMA}.runs SET anomalous = %s, summary = jsonb_set(summary, '{{anomalies}}', %s) "
-            "WHERE run_id = %s",
-            (bool(found), Jsonb(items), run_id),
-        )
-        cur.execute(f"UPDATE {SCHEMA}.run_details SET detail = %s WHERE run_id = %s", (Jsonb(detail), run_id))
+        found, items = _attach_anomalies(detail, found, by_domain)
+        cur.execute(_SET_RUN_ANOMALIES, (bool(found), Jsonb(items), run_id))
+        cur.execute(_SET_DETAIL, (Jsonb(detail), run_id))
         return found
 
     def rescore_all(self, conn: psycopg.Connection) -> int:
@@ -408,25 +419,14 @@ class ReadModel:
         }
         run_updates = []
         detail_updates = []
-        for run_id, found, by_domain in flagged:
+        for run_id, run_found, by_domain in flagged:
             detail = details[run_id]
-            found = list(found)
-            for block_json in detail.get("blocks", []):
-                block_json["anomalies"] = [
-                    a.model_dump(by_alias=True, mode="json") for a in by_domain.get(block_json["domain"], [])
-                ]
-                found += by_domain.get(block_json["domain"], [])
-            items = [a.model_dump(by_alias=True, mode="json") for a in found]
-            detail["anomalies"] = items
+            found, items = _attach_anomalies(detail, run_found, by_domain)
             run_updates.append((bool(found), Jsonb(items), run_id))
             detail_updates.append((Jsonb(detail), run_id))
         with conn.transaction(), conn.cursor() as cur:
-            cur.executemany(
-                f"UPDATE {SCHEMA}.runs SET anomalous = %s, summary = jsonb_set(summary, '{{anomalies}}', %s) "
-                "WHERE run_id = %s",
-                run_updates,
-            )
-            cur.executemany(f"UPDATE {SCHEMA}.run_details SET detail = %s WHERE run_id = %s", detail_updates)
+            cur.executemany(_SET_RUN_ANOMALIES, run_updates)
+            cur.executemany(_SET_DETAIL, detail_updates)
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ __all__ = [
     "ValidatedBatch",
     "read_focus_batches",
     "validate_batch",
+    "validate_file",
 ]
 
 # Columns of finops.releves written by COPY, in the order the CSV carries them.
@@ -155,6 +156,16 @@ def read_focus_batches(handle: BinaryIO, file_name: str) -> tuple[tuple[str, ...
         return _read_csv(stream)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"cannot read landing file {file_name}: {exc}") from exc
+
+
+def validate_file(
+    handle: BinaryIO, file_name: str, domain: str, period: str, run_id: str
+) -> Iterator[ValidatedBatch]:
+    """Every batch of one landing file, validated: what loads, dry runs and benchmarks read."""
+    missing, batches = read_focus_batches(handle, file_name)
+    ctx = BatchContext(domain, period, run_id, file_name, missing)
+    for batch in batches:
+        yield validate_batch(batch, ctx)
 
 
 def _read_csv(stream: Any) -> tuple[tuple[str, ...], Iterator[pa.RecordBatch]]:

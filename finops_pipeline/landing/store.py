@@ -49,6 +49,10 @@ class LandingStore(Protocol):
     def open(self, file: LandingFile) -> Any:  # a context manager yielding a binary file
         ...
 
+    def read_optional(self, relative: str) -> bytes | None:
+        """A small file under the landing root (e.g. reference data), None when absent."""
+        ...
+
 
 def _is_landing_file(name: str) -> bool:
     return name.lower().endswith(LANDING_FILE_SUFFIXES) and not name.rsplit("/", 1)[-1].startswith(".")
@@ -80,6 +84,12 @@ class LocalLandingStore:
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:
         with open(file.name, "rb") as handle:
             yield handle
+
+    def read_optional(self, relative: str) -> bytes | None:
+        try:
+            return (self.root / relative).read_bytes()
+        except FileNotFoundError:
+            return None
 
 
 class S3LandingStore:
@@ -121,6 +131,17 @@ class S3LandingStore:
                 body.close()
             spool.seek(0)
             yield spool  # type: ignore[misc]
+
+    def read_optional(self, relative: str) -> bytes | None:
+        key = "/".join(p for p in (self.prefix, relative) if p)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except self.client.exceptions.NoSuchKey:
+            return None
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
 
 
 def landing_store_for(uri: str, s3_client_factory: Any = None) -> LandingStore:

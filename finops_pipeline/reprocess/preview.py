@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from finops_pipeline.constants import MATERIALIZED_VIEWS, RELEVES_TABLE
-from finops_pipeline.landing.focus import BatchContext, FocusFileError, read_focus_batches, validate_batch
+from finops_pipeline.landing.focus import FocusFileError, validate_file
 from finops_pipeline.landing.store import LandingFolderMissing, LandingStore
 
 __all__ = [
@@ -92,10 +92,7 @@ def preview_landing(store: LandingStore, domain: str, period: str) -> LandingPre
         preview.files.append(item)
         try:
             with store.open(file) as handle:
-                missing, batches = read_focus_batches(handle, file.name)
-                ctx = BatchContext(domain, period, _DRY_RUN_ID, file.name, missing)
-                for batch in batches:
-                    checked = validate_batch(batch, ctx)
+                for checked in validate_file(handle, file.name, domain, period, _DRY_RUN_ID):
                     item.rows_read += checked.rows_read
                     item.rows_rejected += int(checked.rejected.total())
                     item.rows_to_load += checked.valid.num_rows if checked.valid is not None else 0

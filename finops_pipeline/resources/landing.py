@@ -22,25 +22,15 @@ class LandingResource(ConfigurableResource):  # type: ignore[misc]
 
     def read_reference(self) -> list[dict[str, Any]] | None:
         """Rows of `<landing>/reference/applications.csv`, or None when there is none."""
-        uri = self.uri.rstrip("/") + "/" + REFERENCE_FILE
-        if self.uri.startswith("s3://"):
-            bucket, _, prefix = self.uri[5:].partition("/")
-            key = "/".join(p for p in (prefix.strip("/"), REFERENCE_FILE) if p)
-            client = self.s3.get_client()
-            try:
-                data = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except client.exceptions.NoSuchKey:
-                return None
-        else:
-            try:
-                with open(uri, "rb") as handle:
-                    data = handle.read()
-            except FileNotFoundError:
-                return None
+        data = self.store().read_optional(REFERENCE_FILE)
+        if data is None:
+            return None
         table = pacsv.read_csv(io.BytesIO(data))
         missing = {"application", "family"} - set(table.column_names)
         if missing:
-            raise ValueError(f"{uri}: missing column(s) {', '.join(sorted(missing))}")
+            raise ValueError(
+                f"{self.uri.rstrip('/')}/{REFERENCE_FILE}: missing column(s) {', '.join(sorted(missing))}"
+            )
         rows = table.to_pylist()
         return [
             {"application": r["application"], "family": r["family"], "label": r.get("label")}

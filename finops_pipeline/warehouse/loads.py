@@ -25,13 +25,7 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.landing.focus import (
-    COPY_COLUMNS,
-    BatchContext,
-    read_focus_batches,
-    to_csv_bytes,
-    validate_batch,
-)
+from finops_pipeline.landing.focus import COPY_COLUMNS, to_csv_bytes, validate_file
 from finops_pipeline.landing.store import LandingStore
 from finops_pipeline.warehouse.partitions import ensure_partition
 
@@ -81,10 +75,7 @@ def _produce(
     try:
         for file in files:
             with store.open(file) as handle:
-                missing, batches = read_focus_batches(handle, file.name)
-                ctx = BatchContext(domain, period, run_id, file.name, missing)
-                for batch in batches:
-                    checked = validate_batch(batch, ctx)
+                for checked in validate_file(handle, file.name, domain, period, run_id):
                     result.rows_read += checked.rows_read
                     result.rejected.update(checked.rejected)
                     result.billed_cost += checked.billed_cost

@@ -27,7 +27,7 @@ def partition_name(domain: str, period: str) -> str:
     return f"releves_{domain}_{day.year:04d}_{day.month:02d}"
 
 
-def ensure_partition(conn: psycopg.Connection, domain: str, period: str) -> sql.Composed:
+def ensure_partition(conn: psycopg.Connection, domain: str, period: str) -> sql.Identifier:
     """Create the (domain, period) leaf if needed; return its qualified name.
 
     Runs its own short transaction: call it outside the load's transaction.
@@ -36,7 +36,7 @@ def ensure_partition(conn: psycopg.Connection, domain: str, period: str) -> sql.
     leaf = sql.Identifier("finops", name)
     row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"finops.{name}",)).fetchone()
     if row and row[0]:
-        return sql.SQL("{}").format(leaf)
+        return leaf
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_DDL_LOCK_CLASS, name))
         row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"finops.{name}",)).fetchone()
@@ -59,4 +59,4 @@ def ensure_partition(conn: psycopg.Connection, domain: str, period: str) -> sql.
                     parent=parent, leaf=leaf, period=sql.Literal(period)
                 )
             )
-    return sql.SQL("{}").format(leaf)
+    return leaf
