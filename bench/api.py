@@ -56,7 +56,7 @@ from api_servers import (
 )
 from common import workdir
 
-from finops_pipeline.constants import DOMAINS, JOB_NAME, TRIGGER_CRON
+from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON
 from finops_pipeline.periods import add_months, format_period
 
 TARGET_P95_MS: Final = 25.0

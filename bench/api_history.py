@@ -47,14 +47,14 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
-    PLAN_STEP,
     REPROCESS_SENSOR_NAME,
     SCHEDULE_NAME,
     TRIGGER_CRON,
     TRIGGER_MANUAL,
+    batch_run_config,
     load_step_key,
 )
 from finops_pipeline.periods import add_months, format_period
@@ -339,8 +339,8 @@ def _execute(instance: Any, spec: ScenarioSpec) -> str:
     """Run one scenario for real on `instance`; returns its run id."""
     from dagster import DagsterRunStatus
 
+    from finops_pipeline.contract import batch_tags
     from finops_pipeline.definitions import build_definitions
-    from finops_pipeline.tags import batch_tags
 
     job = build_definitions().resolve_job_def(JOB_NAME)
     periods = [RECORDED_PERIODS[i] for i in spec.periods]
@@ -349,7 +349,7 @@ def _execute(instance: Any, spec: ScenarioSpec) -> str:
         # As launched from the Dagster launchpad: no finops/* tags, a month that does not exist.
         result = job.execute_in_process(
             instance=instance,
-            run_config={"ops": {PLAN_STEP: {"config": {"periods": ["2099-13"], "domains": domains}}}},
+            run_config=batch_run_config(["2099-13"], domains),
             raise_on_error=False,
         )
         return result.run_id
@@ -360,7 +360,7 @@ def _execute(instance: Any, spec: ScenarioSpec) -> str:
         requested_by=RECORDED_USER,
     )
     tags.update(spec.tags)
-    config = {"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}}
+    config = batch_run_config(periods, domains)
     if spec.kind == "canceled":
         run = instance.create_run_for_job(
             job_def=job, run_config=config, tags=tags, status=DagsterRunStatus.NOT_STARTED

@@ -113,9 +113,8 @@ def _real_run(work: Path, base_url: str) -> tuple[Any, str]:
     )
     os.environ["DAGSTER_HOME"] = str(home)
     instance = DagsterInstance.from_config(str(home))
-    from finops_pipeline.constants import PLAN_STEP, TRIGGER_MANUAL
+    from finops_pipeline.contract import PLAN_STEP, TRIGGER_MANUAL, batch_tags
     from finops_pipeline.definitions import build_definitions
-    from finops_pipeline.tags import batch_tags
 
     result = (
         build_definitions()

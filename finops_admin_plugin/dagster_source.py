@@ -23,7 +23,7 @@ from datetime import datetime
 from dagster import DagsterInstance, EventLogEntry, EventLogRecord, RunRecord, RunsFilter
 
 from finops_admin_plugin.mapping.runs import MAPPED_EVENT_TYPES
-from finops_pipeline.constants import JOB_NAME
+from finops_pipeline.contract import JOB_NAME
 
 __all__ = ["DagsterSource", "RunEvents"]
 

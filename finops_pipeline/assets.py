@@ -5,14 +5,14 @@ from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, multi_asset
 
-from finops_pipeline.constants import ASSET_KEY_PREFIX, MATERIALIZED_VIEWS
-from finops_pipeline.ops.refresh import refresh_all
+from finops_pipeline.contract import ASSET_KEY_PREFIX, MATERIALIZED_VIEWS, RELEVES_ASSET
+from finops_pipeline.ops.refresh import mv_metadata, refresh_all
 from finops_pipeline.resources import WarehouseResource
 from finops_pipeline.warehouse.mviews import MV_DEFINITIONS
 
 __all__ = ["RELEVES_KEY", "finops_mvs", "releves_spec"]
 
-RELEVES_KEY = AssetKey([ASSET_KEY_PREFIX, "releves"])
+RELEVES_KEY = AssetKey([ASSET_KEY_PREFIX, RELEVES_ASSET])
 
 releves_spec = AssetSpec(
     RELEVES_KEY,
@@ -43,8 +43,5 @@ def finops_mvs(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     for refresh in refresh_all(warehouse, names, context.run_id):
         yield MaterializeResult(
             asset_key=AssetKey([ASSET_KEY_PREFIX, refresh.name]),
-            metadata={
-                "row_count": refresh.row_count,
-                "refresh_seconds": round(refresh.refresh_seconds, 4),
-            },
+            metadata=mv_metadata(refresh),
         )

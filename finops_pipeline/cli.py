@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS, batch_run_config
 
 __all__ = ["main"]
 
@@ -66,10 +66,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     _require_env("DAGSTER_HOME", "FINOPS_DATABASE_URL", "FINOPS_LANDING_URI")
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    from finops_pipeline.constants import PLAN_STEP, TRIGGER_MANUAL
+    from finops_pipeline.contract import TRIGGER_MANUAL, batch_tags, normalize_domains
     from finops_pipeline.definitions import finops_batch_job
     from finops_pipeline.periods import PeriodError, normalize_periods
-    from finops_pipeline.tags import batch_tags, normalize_domains
 
     try:
         periods = normalize_periods(args.period)
@@ -78,9 +77,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     requested_by = args.requested_by or f"user:default/{getpass.getuser()}"
     tags = batch_tags(trigger=TRIGGER_MANUAL, periods=periods, domains=domains, requested_by=requested_by)
-    run_config: dict[str, Any] = {"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}}
-    if args.in_process:
-        run_config["execution"] = {"config": {"in_process": {}}}
+    run_config = batch_run_config(periods, domains, in_process=args.in_process)
     print(f"finops batch: periods {', '.join(periods)}; domains {', '.join(domains)}", flush=True)
     with DagsterInstance.get() as instance:
         result = execute_job(

@@ -1,48 +1,15 @@
-"""Names shared by the batch and the admin plugin: domains, tags, MVs, FOCUS columns."""
+"""Warehouse object names and the FOCUS columns, currencies and file types the loader reads.
+
+Names the admin plugin relies on (domains, tags, step keys, metadata keys, MVs) are in
+`finops_pipeline.contract`.
+"""
 
 from typing import Final
-
-DOMAINS: Final = ("open", "private", "public", "native")
-DOMAIN_LABELS: Final = {"open": "Open", "private": "Private", "public": "Public", "native": "Native"}
-
-JOB_NAME: Final = "finops_batch"
-SCHEDULE_NAME: Final = "finops_daily_schedule"
-REPROCESS_SENSOR_NAME: Final = "finops_reprocess_sensor"
-PLAN_STEP: Final = "plan_batch"
-REFRESH_STEP: Final = "refresh_materialized_views"
-
-
-def load_step_key(domain: str) -> str:
-    return f"load_{domain}"
-
-
-# Dagster run tags: the pipeline -> plugin contract.
-TAG_TRIGGER: Final = "finops/trigger"
-TAG_PERIODS: Final = "finops/periods"
-TAG_DOMAINS: Final = "finops/domains"
-TAG_VERSION: Final = "finops/version"
-TAG_REQUESTED_BY: Final = "finops/requested_by"
-TAG_REPROCESS_REQUEST_ID: Final = "finops/reprocess_request_id"
-TAG_REASON: Final = "finops/reason"
-
-TRIGGER_CRON: Final = "CRON"
-TRIGGER_MANUAL: Final = "MANUAL"
 
 # Warehouse objects.
 SCHEMA: Final = "finops"
 RELEVES_TABLE: Final = "finops.releves"
 APPLICATIONS_TABLE: Final = "finops.applications"
-ASSET_KEY_PREFIX: Final = "finops"
-
-# Materialized views, in the order the dashboards list them.
-MATERIALIZED_VIEWS: Final = (
-    "mv_dashboard_monthly",
-    "mv_domain_monthly",
-    "mv_family_monthly",
-    "mv_application_monthly",
-    "mv_application_rankings",
-    "mv_domain_history",
-)
 
 # FOCUS 1.2 columns read from landing files. Mandatory ones must exist and be non-empty.
 FOCUS_MANDATORY_COLUMNS: Final = (

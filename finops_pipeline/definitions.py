@@ -6,7 +6,7 @@ from dagster import Definitions, EnvVar, JobDefinition, definitions
 from dagster_aws.s3 import S3Resource
 
 from finops_pipeline.assets import finops_mvs, releves_spec
-from finops_pipeline.constants import JOB_NAME
+from finops_pipeline.contract import JOB_NAME
 from finops_pipeline.jobs import finops_batch
 from finops_pipeline.resources import LandingResource, ReprocessQueueResource, WarehouseResource
 from finops_pipeline.schedules import build_schedule

@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from finops_pipeline.constants import DOMAINS, FOCUS_COLUMNS
+from finops_pipeline.constants import FOCUS_COLUMNS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import add_months, default_periods, format_period, month_bounds, parse_period
 
 __all__ = [

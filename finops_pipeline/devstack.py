@@ -21,13 +21,13 @@ from typing import Any
 
 import psycopg
 
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
-    PLAN_STEP,
     SCHEDULE_NAME,
     TRIGGER_CRON,
     TRIGGER_MANUAL,
+    batch_run_config,
 )
 from finops_pipeline.periods import add_months, format_period, parse_period
 
@@ -128,8 +128,8 @@ class DevStack:
     def _seed_runs(self) -> None:
         from dagster import DagsterInstance, RunsFilter
 
+        from finops_pipeline.contract import batch_tags
         from finops_pipeline.definitions import build_definitions
-        from finops_pipeline.tags import batch_tags
 
         with DagsterInstance.get() as instance:
             if instance.get_runs_count(RunsFilter(job_name=JOB_NAME)) > 0:
@@ -145,10 +145,11 @@ class DevStack:
                     tags["dagster/schedule_name"] = SCHEDULE_NAME
                 result = job.execute_in_process(
                     instance=instance,
-                    run_config={
-                        "ops": {PLAN_STEP: {"config": {k: plan[k] for k in ("periods", "domains")}}},
-                        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                    },
+                    run_config=batch_run_config(
+                        plan["periods"],
+                        plan["domains"],
+                        loggers={"console": {"config": {"log_level": "CRITICAL"}}},
+                    ),
                     tags=tags,
                     raise_on_error=False,
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import job, multi_or_in_process_executor
 
-from finops_pipeline.constants import DOMAINS, JOB_NAME
+from finops_pipeline.contract import DOMAINS, JOB_NAME
 from finops_pipeline.ops import LOAD_OPS, plan_batch, refresh_materialized_views
 
 __all__ = ["finops_batch"]

@@ -8,10 +8,9 @@ from dagster import (
     schedule,
 )
 
-from finops_pipeline.constants import DOMAINS, PLAN_STEP, SCHEDULE_NAME, TRIGGER_CRON
+from finops_pipeline.contract import DOMAINS, SCHEDULE_NAME, TRIGGER_CRON, batch_run_config, batch_tags
 from finops_pipeline.jobs import finops_batch
 from finops_pipeline.periods import default_periods
-from finops_pipeline.tags import batch_tags
 
 __all__ = ["build_schedule", "scheduled_run_request"]
 
@@ -23,7 +22,7 @@ def scheduled_run_request(context: ScheduleEvaluationContext) -> RunRequest:
     domains = list(DOMAINS)
     return RunRequest(
         run_key=f"{SCHEDULE_NAME}:{when.isoformat()}",
-        run_config={"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}},
+        run_config=batch_run_config(periods, domains),
         tags=batch_tags(
             trigger=TRIGGER_CRON,
             periods=periods,

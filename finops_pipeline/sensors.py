@@ -10,7 +10,7 @@ from dagster import (
     sensor,
 )
 
-from finops_pipeline.constants import REPROCESS_SENSOR_NAME
+from finops_pipeline.contract import REPROCESS_SENSOR_NAME
 from finops_pipeline.jobs import finops_batch
 from finops_pipeline.reprocess.launch import evaluate_queue, resolve_job, tick_result
 from finops_pipeline.resources.reprocess_queue import ReprocessQueueResource

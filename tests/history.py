@@ -30,16 +30,17 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, job, op
 
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
     PLAN_STEP,
     SCHEDULE_NAME,
     TRIGGER_CRON,
     TRIGGER_MANUAL,
+    batch_run_config,
+    batch_tags,
 )
 from finops_pipeline.periods import add_months, format_period, parse_period
-from finops_pipeline.tags import batch_tags
 from tests.support import create_database, make_instance, run_batch
 
 __all__ = ["History", "build_history"]
@@ -158,7 +159,7 @@ class History:
         job_def = build_definitions().resolve_job_def(JOB_NAME)
         run = self.instance.create_run_for_job(
             job_def=job_def,
-            run_config={"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}},
+            run_config=batch_run_config(periods, domains),
             tags=batch_tags(
                 trigger=TRIGGER_MANUAL, periods=periods, domains=domains, requested_by="user:default/queuer"
             ),

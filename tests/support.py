@@ -77,9 +77,8 @@ def run_batch(
     tags: dict[str, str] | None = None,
 ) -> ExecuteInProcessResult:
     """A real finops_batch run, in process, on `instance` (env must point at the warehouse)."""
-    from finops_pipeline.constants import PLAN_STEP, TRIGGER_MANUAL
+    from finops_pipeline.contract import TRIGGER_MANUAL, batch_run_config, batch_tags
     from finops_pipeline.definitions import build_definitions
-    from finops_pipeline.tags import batch_tags
 
     job = build_definitions().resolve_job_def("finops_batch")
     run_tags = batch_tags(
@@ -88,7 +87,7 @@ def run_batch(
     run_tags.update(tags or {})
     return job.execute_in_process(
         instance=instance,
-        run_config={"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}},
+        run_config=batch_run_config(periods, domains),
         tags=run_tags,
         raise_on_error=False,
     )
@@ -192,7 +191,7 @@ def expected_from_frames(frames: dict[tuple[str, str], list[Any]]) -> dict[tuple
 
 
 def expected_from_local_landing(root: Path, periods: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    from finops_pipeline.constants import DOMAINS
+    from finops_pipeline.contract import DOMAINS
 
     frames: dict[tuple[str, str], list[Any]] = {}
     for domain in DOMAINS:
@@ -233,7 +232,7 @@ def releves_snapshot(url: str, *, with_run_id: bool = False) -> list[tuple[Any, 
 
 
 def mv_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    from finops_pipeline.constants import MATERIALIZED_VIEWS
+    from finops_pipeline.contract import MATERIALIZED_VIEWS
 
     return {name: sorted(query(url, f"SELECT * FROM finops.{name}"), key=repr) for name in MATERIALIZED_VIEWS}
 

@@ -13,7 +13,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 import finops_pipeline
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     MATERIALIZED_VIEWS,
     REFRESH_STEP,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from finops_pipeline.constants import DOMAINS, load_step_key
+from finops_pipeline.contract import DOMAINS, load_step_key
 from finops_pipeline.demo_data import write_demo_landing
 from tests.conftest import TEST_PERIODS
 from tests.support import (

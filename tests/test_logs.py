@@ -45,8 +45,7 @@ from finops_admin_plugin.logs import (
     template_problems,
 )
 from finops_admin_plugin.settings import AdminSettings
-from finops_pipeline.constants import JOB_NAME, PLAN_STEP, TRIGGER_MANUAL
-from finops_pipeline.tags import batch_tags
+from finops_pipeline.contract import JOB_NAME, TRIGGER_MANUAL, batch_run_config, batch_tags
 from tests.support import create_database, free_port, run_batch, write_dagster_yaml
 
 ADMIN_TOKEN = "logs-admin-token-0123456789"
@@ -107,7 +106,7 @@ def _s3() -> Any:
 
 
 def _run_config(periods: list[str], domains: list[str]) -> dict[str, Any]:
-    return {"ops": {PLAN_STEP: {"config": {"periods": periods, "domains": domains}}}}
+    return batch_run_config(periods, domains)
 
 
 def _multiprocess_run(instance: DagsterInstance) -> str:

@@ -14,7 +14,7 @@ from finops_admin_plugin.mapping.runs import map_run_detail, one_line, summary_o
 from finops_admin_plugin.mapping.status import map_run_status
 from finops_admin_plugin.models import RunDetailResponse
 from finops_pipeline import __version__
-from finops_pipeline.constants import DOMAINS, MATERIALIZED_VIEWS, SCHEDULE_NAME
+from finops_pipeline.contract import DOMAINS, MATERIALIZED_VIEWS, SCHEDULE_NAME
 from tests.history import REPROCESS_ID, History
 
 EXPECTED_STATUS = {

@@ -50,7 +50,7 @@ from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
     MATERIALIZED_VIEWS,

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from finops_pipeline.constants import MATERIALIZED_VIEWS
+from finops_pipeline.contract import MATERIALIZED_VIEWS
 from finops_pipeline.warehouse.mviews import MV_DEFINITIONS
 from finops_pipeline.warehouse.partitions import ensure_partition
 from finops_pipeline.warehouse.schema import MIGRATIONS, ensure_schema, schema_version
@@ -131,3 +131,10 @@ def test_concurrent_bootstraps_apply_each_migration_once(pg_base_url: str) -> No
     applied = sorted(v for result in results for v in result)
     assert applied == [version for version, _, _ in MIGRATIONS]
     assert [v for v, *_ in query(url, "SELECT version FROM finops.schema_migrations ORDER BY 1")] == applied
+
+
+def test_the_contract_lists_every_materialized_view_in_dashboard_order() -> None:
+    from finops_pipeline.contract import MATERIALIZED_VIEWS
+    from finops_pipeline.warehouse.mviews import MV_DEFINITIONS
+
+    assert tuple(MV_DEFINITIONS) == MATERIALIZED_VIEWS

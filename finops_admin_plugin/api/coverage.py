@@ -12,7 +12,7 @@ from finops_admin_plugin.errors import ServiceUnavailableError
 from finops_admin_plugin.models import CoverageCell, CoverageLoad, CoverageResponse
 from finops_admin_plugin.readmodel import ReadModelUnavailable
 from finops_admin_plugin.services import ServicesDep
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import add_months, format_period
 
 router = APIRouter(tags=["coverage"])

@@ -28,7 +28,7 @@ from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
 from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
 from finops_admin_plugin.services import AdminServices, ServicesDep
-from finops_pipeline.constants import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
+from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
 from finops_pipeline.periods import PeriodError, parse_period
 
 __all__ = ["RunDep", "RunFiltersDep", "get_run", "get_run_filters", "router"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from finops_pipeline.constants import DOMAINS, load_step_key
+from finops_pipeline.contract import DOMAINS, load_step_key
 
 __all__ = [
     "STREAMS",

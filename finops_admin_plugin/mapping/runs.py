@@ -38,7 +38,7 @@ from finops_admin_plugin.models import (
     RunVolumes,
     Trigger,
 )
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     ASSET_KEY_PREFIX,
     DOMAIN_LABELS,
     DOMAINS,
@@ -54,6 +54,9 @@ from finops_pipeline.constants import (
     TAG_VERSION,
     TRIGGER_CRON,
     TRIGGER_MANUAL,
+    LoadMeta,
+    MvMeta,
+    batch_selection,
     load_step_key,
 )
 from finops_pipeline.periods import PeriodError, parse_period, period_role
@@ -172,7 +175,7 @@ def one_line(text: str | None, limit: int = MESSAGE_LIMIT) -> str | None:
 def run_periods(tags: Mapping[str, str], run_config: Mapping[str, Any] | None) -> list[str]:
     """Valid `YYYY-MM` periods of the run, newest first (tag, else launch config)."""
     raw = tags.get(TAG_PERIODS)
-    values: Iterable[Any] = raw.split(",") if raw else _plan_config(run_config).get("periods") or []
+    values: Iterable[Any] = raw.split(",") if raw else batch_selection(run_config).get("periods") or []
     parsed = set()
     for value in values:
         try:
@@ -188,17 +191,9 @@ def run_domains(tags: Mapping[str, str], run_config: Mapping[str, Any] | None) -
     if raw is not None:
         values: Iterable[Any] = raw.split(",")
     else:
-        values = _plan_config(run_config).get("domains") or DOMAINS
+        values = batch_selection(run_config).get("domains") or DOMAINS
     wanted = {str(v).strip().lower() for v in values}
     return [d for d in DOMAINS if d in wanted]
-
-
-def _plan_config(run_config: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    try:
-        config = (run_config or {}).get("ops", {}).get(PLAN_STEP, {}).get("config", {})
-    except AttributeError:
-        return {}
-    return config if isinstance(config, Mapping) else {}
 
 
 def run_trigger(tags: Mapping[str, str]) -> Trigger:
@@ -359,20 +354,20 @@ def _block(
     volumes = BlockVolumes()
     periods: list[BlockPeriod] = []
     if metadata:
-        rejected = _raw(metadata.get("rejected_by_reason"))
+        rejected = _raw(metadata.get(LoadMeta.REJECTED_BY_REASON))
         volumes = BlockVolumes(
-            rows_read=_int(metadata.get("rows_read")),
-            releves_inserted=_int(metadata.get("releves_inserted")),
-            releves_deleted=_int(metadata.get("releves_deleted")),
-            releves_rejected=_int(metadata.get("releves_rejected")),
-            billed_cost=_float(metadata.get("billed_cost")),
+            rows_read=_int(metadata.get(LoadMeta.ROWS_READ)),
+            releves_inserted=_int(metadata.get(LoadMeta.RELEVES_INSERTED)),
+            releves_deleted=_int(metadata.get(LoadMeta.RELEVES_DELETED)),
+            releves_rejected=_int(metadata.get(LoadMeta.RELEVES_REJECTED)),
+            billed_cost=_float(metadata.get(LoadMeta.BILLED_COST)),
             rejected_by_reason=(
                 {str(k): v for k, v in ((k, _int(v)) for k, v in rejected.items()) if v is not None}
                 if isinstance(rejected, Mapping)
                 else None
             ),
         )
-        per_period = _raw(metadata.get("periods"))
+        per_period = _raw(metadata.get(LoadMeta.PERIODS))
         if isinstance(per_period, Mapping):
             for period in sorted(per_period, reverse=True):
                 values = per_period[period]
@@ -381,11 +376,11 @@ def _block(
                 periods.append(
                     BlockPeriod(
                         period=str(period),
-                        rows_read=_int(values.get("rows_read")),
-                        releves_inserted=_int(values.get("releves_inserted")),
-                        releves_deleted=_int(values.get("releves_deleted")),
-                        releves_rejected=_int(values.get("releves_rejected")),
-                        billed_cost=_float(values.get("billed_cost")),
+                        rows_read=_int(values.get(LoadMeta.ROWS_READ)),
+                        releves_inserted=_int(values.get(LoadMeta.RELEVES_INSERTED)),
+                        releves_deleted=_int(values.get(LoadMeta.RELEVES_DELETED)),
+                        releves_rejected=_int(values.get(LoadMeta.RELEVES_REJECTED)),
+                        billed_cost=_float(values.get(LoadMeta.BILLED_COST)),
                     )
                 )
     start = step.first_start if step else None
@@ -420,8 +415,8 @@ def _mvs(fold: _Fold, run_status: RunStatus) -> list[MvRefreshResponse]:
                     name=name,
                     status="SUCCESS",
                     refreshed_at=_ts(ts),
-                    duration_seconds=_float(metadata.get("refresh_seconds")),
-                    row_count=_int(metadata.get("row_count")),
+                    duration_seconds=_float(metadata.get(MvMeta.REFRESH_SECONDS)),
+                    row_count=_int(metadata.get(MvMeta.ROW_COUNT)),
                 )
             )
         else:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from finops_admin_plugin.models import ApiModel, PageInfo
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.reprocess.rules import MAX_PERIODS, REASON_MAX, REASON_MIN
 
 __all__ = [

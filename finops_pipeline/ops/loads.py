@@ -17,7 +17,14 @@ from dagster import (
     op,
 )
 
-from finops_pipeline.constants import ASSET_KEY_PREFIX, DOMAIN_LABELS, DOMAINS, load_step_key
+from finops_pipeline.contract import (
+    ASSET_KEY_PREFIX,
+    DOMAIN_LABELS,
+    DOMAINS,
+    RELEVES_ASSET,
+    LoadMeta,
+    load_step_key,
+)
 from finops_pipeline.landing.focus import FocusFileError
 from finops_pipeline.landing.store import LandingFolderMissing
 from finops_pipeline.resources import LandingResource, WarehouseResource
@@ -35,25 +42,25 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         rejected.update(item.rejected)
     per_period = {
         item.period: {
-            "rows_read": item.rows_read,
-            "releves_inserted": item.inserted,
-            "releves_deleted": item.deleted,
-            "releves_rejected": item.rejected_total,
-            "billed_cost": round(item.billed_cost, 2),
-            "rejected_by_reason": dict(sorted(item.rejected.items())),
-            "files": len(item.files),
-            "seconds": round(item.seconds, 3),
+            LoadMeta.ROWS_READ: item.rows_read,
+            LoadMeta.RELEVES_INSERTED: item.inserted,
+            LoadMeta.RELEVES_DELETED: item.deleted,
+            LoadMeta.RELEVES_REJECTED: item.rejected_total,
+            LoadMeta.BILLED_COST: round(item.billed_cost, 2),
+            LoadMeta.REJECTED_BY_REASON: dict(sorted(item.rejected.items())),
+            LoadMeta.FILES: len(item.files),
+            LoadMeta.SECONDS: round(item.seconds, 3),
         }
         for item in loaded
     }
     return {
-        "rows_read": MetadataValue.int(sum(i.rows_read for i in loaded)),
-        "releves_inserted": MetadataValue.int(sum(i.inserted for i in loaded)),
-        "releves_deleted": MetadataValue.int(sum(i.deleted for i in loaded)),
-        "releves_rejected": MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        "billed_cost": MetadataValue.float(float(round(sum(i.billed_cost for i in loaded), 2))),
-        "periods": MetadataValue.json(per_period),
-        "rejected_by_reason": MetadataValue.json(dict(sorted(rejected.items()))),
+        LoadMeta.ROWS_READ: MetadataValue.int(sum(i.rows_read for i in loaded)),
+        LoadMeta.RELEVES_INSERTED: MetadataValue.int(sum(i.inserted for i in loaded)),
+        LoadMeta.RELEVES_DELETED: MetadataValue.int(sum(i.deleted for i in loaded)),
+        LoadMeta.RELEVES_REJECTED: MetadataValue.int(sum(i.rejected_total for i in loaded)),
+        LoadMeta.BILLED_COST: MetadataValue.float(float(round(sum(i.billed_cost for i in loaded), 2))),
+        LoadMeta.PERIODS: MetadataValue.json(per_period),
+        LoadMeta.REJECTED_BY_REASON: MetadataValue.json(dict(sorted(rejected.items()))),
     }
 
 
@@ -100,13 +107,13 @@ def build_load_op(domain: str) -> OpDefinition:
                 flush=True,
             )
             yield AssetMaterialization(
-                asset_key=AssetKey([ASSET_KEY_PREFIX, "releves"]),
+                asset_key=AssetKey([ASSET_KEY_PREFIX, RELEVES_ASSET]),
                 description=f"{label} {period} replaced",
                 metadata={
-                    "domain": domain,
-                    "period": period,
-                    "releves_inserted": result.inserted,
-                    "releves_deleted": result.deleted,
+                    LoadMeta.DOMAIN: domain,
+                    LoadMeta.PERIOD: period,
+                    LoadMeta.RELEVES_INSERTED: result.inserted,
+                    LoadMeta.RELEVES_DELETED: result.deleted,
                 },
             )
         if failures:

@@ -6,7 +6,7 @@ from typing import Any
 from dagster import Config, Failure, OpExecutionContext, Out, Output, op
 from pydantic import Field
 
-from finops_pipeline.constants import (
+from finops_pipeline.contract import (
     DOMAINS,
     PLAN_STEP,
     TAG_DOMAINS,
@@ -14,10 +14,11 @@ from finops_pipeline.constants import (
     TAG_TRIGGER,
     TAG_VERSION,
     TRIGGER_MANUAL,
+    batch_tags,
+    normalize_domains,
 )
 from finops_pipeline.periods import PeriodError, default_periods, normalize_periods
 from finops_pipeline.resources import LandingResource, WarehouseResource
-from finops_pipeline.tags import batch_tags, normalize_domains
 
 
 class BatchConfig(Config):  # type: ignore[misc]

@@ -5,11 +5,11 @@ from typing import Any
 
 from dagster import AssetKey, AssetMaterialization, In, OpExecutionContext, Out, Output, op
 
-from finops_pipeline.constants import ASSET_KEY_PREFIX, MATERIALIZED_VIEWS, REFRESH_STEP
+from finops_pipeline.contract import ASSET_KEY_PREFIX, MATERIALIZED_VIEWS, REFRESH_STEP, MvMeta
 from finops_pipeline.resources import WarehouseResource
 from finops_pipeline.warehouse.mviews import MvRefresh
 
-__all__ = ["mv_materialization", "refresh_all", "refresh_materialized_views"]
+__all__ = ["mv_materialization", "mv_metadata", "refresh_all", "refresh_materialized_views"]
 
 MAX_PARALLEL_REFRESHES = 3
 
@@ -20,11 +20,16 @@ def refresh_all(warehouse: WarehouseResource, names: list[str], run_id: str) -> 
         return list(pool.map(lambda name: warehouse.refresh_view(name, run_id), names))
 
 
+def mv_metadata(refresh: MvRefresh) -> dict[str, Any]:
+    """What an MV refresh reports, whether run by the job or by the asset."""
+    return {MvMeta.ROW_COUNT: refresh.row_count, MvMeta.REFRESH_SECONDS: round(refresh.refresh_seconds, 4)}
+
+
 def mv_materialization(refresh: MvRefresh) -> AssetMaterialization:
     return AssetMaterialization(
         asset_key=AssetKey([ASSET_KEY_PREFIX, refresh.name]),
         description=f"REFRESH MATERIALIZED VIEW CONCURRENTLY finops.{refresh.name}",
-        metadata={"row_count": refresh.row_count, "refresh_seconds": round(refresh.refresh_seconds, 4)},
+        metadata=mv_metadata(refresh),
     )
 
 

@@ -37,7 +37,13 @@ from dagster import (
     validate_run_config,
 )
 
-from finops_pipeline.constants import JOB_NAME, PLAN_STEP, TAG_REPROCESS_REQUEST_ID, TRIGGER_MANUAL
+from finops_pipeline.contract import (
+    JOB_NAME,
+    TAG_REPROCESS_REQUEST_ID,
+    TRIGGER_MANUAL,
+    batch_run_config,
+    batch_tags,
+)
 from finops_pipeline.reprocess.rules import (
     CheckedRequest,
     RequestInvalid,
@@ -46,7 +52,6 @@ from finops_pipeline.reprocess.rules import (
     check_reason,
 )
 from finops_pipeline.reprocess.store import ReprocessRequest, ReprocessStore
-from finops_pipeline.tags import batch_tags
 
 __all__ = ["TickReport", "evaluate_queue", "reprocess_run_key", "reprocess_run_request"]
 
@@ -58,7 +63,7 @@ def reprocess_run_key(request_id: str) -> str:
 
 
 def reprocess_run_config(checked: CheckedRequest) -> dict[str, Any]:
-    return {"ops": {PLAN_STEP: {"config": {"periods": checked.periods, "domains": checked.domains}}}}
+    return batch_run_config(checked.periods, checked.domains)
 
 
 def reprocess_run_request(request: ReprocessRequest, checked: CheckedRequest) -> RunRequest:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from finops_pipeline.constants import MATERIALIZED_VIEWS, RELEVES_TABLE
+from finops_pipeline.constants import RELEVES_TABLE
+from finops_pipeline.contract import MATERIALIZED_VIEWS
 from finops_pipeline.landing.focus import FocusFileError, validate_file
 from finops_pipeline.landing.store import LandingFolderMissing, LandingStore
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final
 
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import PeriodError, format_period, parse_period
 
 __all__ = [

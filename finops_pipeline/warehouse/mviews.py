@@ -12,8 +12,6 @@ from typing import Final
 
 import psycopg
 
-from finops_pipeline.constants import MATERIALIZED_VIEWS
-
 __all__ = ["MV_DEFINITIONS", "MvRefresh", "create_all_sql", "refresh_view"]
 
 
@@ -107,7 +105,6 @@ MV_DEFINITIONS: Final[dict[str, MvDefinition]] = {
     )
 }
 
-assert tuple(MV_DEFINITIONS) == MATERIALIZED_VIEWS
 
 
 def create_all_sql() -> str:

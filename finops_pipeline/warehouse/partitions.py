@@ -12,7 +12,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import parse_period
 
 __all__ = ["ensure_partition", "partition_name"]

@@ -11,7 +11,7 @@ from typing import Final
 
 import psycopg
 
-from finops_pipeline.constants import DOMAINS
+from finops_pipeline.contract import DOMAINS
 from finops_pipeline.warehouse import mviews
 
 __all__ = ["MIGRATIONS", "ensure_schema", "schema_version"]
