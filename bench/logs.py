@@ -292,7 +292,7 @@ def _start_api(work: Path, base_url: str, port: int) -> subprocess.Popen[bytes]:
         ),
     )
     finops = Path(sys.executable).with_name("finops")
-    command = [str(finops)] if finops.exists() else [sys.executable, "-m", "finops_pipeline.cli"]
+    command = [str(finops)] if finops.exists() else [sys.executable, "-m", "finops_cli"]
     log = open(work / "api.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [*command, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log

@@ -64,8 +64,8 @@ from finops_pipeline.contract import (
     load_step_key,
 )
 from finops_pipeline.definitions import build_definitions
+from finops_pipeline.reprocess.queue import ReprocessQueue
 from finops_pipeline.reprocess.rules import CheckedRequest
-from finops_pipeline.reprocess.store import ReprocessStore
 from finops_pipeline.resources import ReprocessQueueResource
 from finops_pipeline.sensors import build_reprocess_sensor
 from finops_pipeline.warehouse.loads import LOAD_LOCK_CLASS
@@ -426,7 +426,7 @@ def _count_requests(world: World, **where: str) -> int:
     return int(
         query(
             world.database_url,
-            f"SELECT count(*) FROM finops_admin.reprocess_requests WHERE {clauses}",
+            f"SELECT count(*) FROM finops_reprocess.reprocess_requests WHERE {clauses}",
             list(where.values()),
         )[0][0]
     )
@@ -667,7 +667,7 @@ def _store_directly(
     world: World, periods: list[str], domains: list[str], reason: str, who: Token = ERIN
 ) -> str:
     """A request written to the table without the API's checks (an older version, or by hand)."""
-    store = ReprocessStore(world.database_url)
+    store = ReprocessQueue(world.database_url)
     checked = CheckedRequest(periods=periods, domains=domains, reason=reason)
     return store.submit(checked, requested_by=who.subject).request.request_id
 
@@ -838,7 +838,7 @@ def test_requests_filed_while_no_daemon_runs_launch_once_each_when_it_starts(
             assert response.status_code == 202, response.text
             filed.append((response.json()["requestId"], who.subject))
         time.sleep(1)
-        store = ReprocessStore(database_url)
+        store = ReprocessQueue(database_url)
         assert all(store.get(rid).state == "PENDING" for rid, _ in filed)
         assert instance.get_runs() == []
 

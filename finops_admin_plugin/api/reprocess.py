@@ -24,7 +24,7 @@ from finops_admin_plugin.reprocess.dependencies import (
     MAX_BODY_BYTES,
     IdempotencyKeyDep,
     ReprocessCallDep,
-    ReprocessStoreDep,
+    ReprocessQueueDep,
     RequestIdDep,
     SettingsDep,
     decode_cursor,
@@ -106,7 +106,7 @@ def request_reprocess(
     caller: AdminDep,
     call: ReprocessCallDep,
     idempotency_key: IdempotencyKeyDep,
-    store: ReprocessStoreDep,
+    store: ReprocessQueueDep,
     settings: SettingsDep,
 ) -> JSONResponse:
     limit = rate_limit_of(settings)
@@ -135,7 +135,7 @@ def request_reprocess(
     responses={404: {"description": "NotFoundError: no such request"}, **_ERRORS},
 )
 def get_reprocess_request(
-    _caller: AdminDep, request_id: RequestIdDep, store: ReprocessStoreDep
+    _caller: AdminDep, request_id: RequestIdDep, store: ReprocessQueueDep
 ) -> JSONResponse:
     with store_errors():
         found = store.get(request_id)
@@ -152,7 +152,7 @@ def get_reprocess_request(
 )
 def list_reprocess_requests(
     _caller: AdminDep,
-    store: ReprocessStoreDep,
+    store: ReprocessQueueDep,
     state: Annotated[list[ReprocessState] | None, Query(description="keep these states (repeatable)")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="page size")] = 50,
     cursor: Annotated[

@@ -1,4 +1,4 @@
-"""Tables of the read model, in the plugin's own schema `finops_admin` (created idempotently).
+"""The read model's schema `finops_admin`: its only owner, migrated by `finops_pipeline.migrations`.
 
 `runs` has typed columns for every filter and sort plus the list item JSON; the
 detail JSON lives in `run_details`. Measured at 100k runs: `periods` (GIN) is
@@ -20,23 +20,20 @@ and coverage. Everything here is derived from Dagster and rebuilt by `reindex`.
 
 from __future__ import annotations
 
-import secrets
 from typing import Final
 
 import psycopg
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "ensure_schema"]
+from finops_pipeline.migrations import Migration, migrate
+
+__all__ = ["MIGRATIONS", "SCHEMA", "ensure_schema"]
 
 SCHEMA: Final = "finops_admin"
-SCHEMA_VERSION: Final = 2
 # Advisory lock class of this schema (the warehouse loader uses its own class).
 LOCK_CLASS: Final = 7_420_001
-SCHEMA_LOCK: Final = 1
 PROJECTOR_LOCK: Final = 2
 
 _DDL: Final = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-
 CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (
     key   text PRIMARY KEY,
     value text NOT NULL
@@ -156,28 +153,29 @@ CREATE INDEX IF NOT EXISTS period_loads_latest ON {SCHEMA}.period_loads (period,
 """
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the schema if needed; safe when several API processes start at once."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, SCHEMA_LOCK))
-        conn.execute(_DDL)
-        stored = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'").fetchone()
-        if stored is None or int(stored[0]) < 2:
-            # run_counts is new in version 2: count what an older version stored. The triggers
-            # created above make writers wait for this transaction, so nothing is counted twice.
-            conn.execute(f"DELETE FROM {SCHEMA}.run_counts")
-            conn.execute(
-                f"INSERT INTO {SCHEMA}.run_counts (status, trigger, periods, domains, anomalous, n) "
-                f"SELECT status, trigger, periods, domains, anomalous, count(*) FROM {SCHEMA}.runs "
-                "GROUP BY 1, 2, 3, 4, 5"
-            )
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            (str(SCHEMA_VERSION),),
-        )
-        # The key that signs list cursors: shared by every API process through this table.
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('cursor_key', %s) ON CONFLICT (key) DO NOTHING",
-            (secrets.token_hex(32),),
-        )
+_RECOUNT: Final = f"""
+DELETE FROM {SCHEMA}.run_counts;
+INSERT INTO {SCHEMA}.run_counts (status, trigger, periods, domains, anomalous, n)
+SELECT status, trigger, periods, domains, anomalous, count(*) FROM {SCHEMA}.runs GROUP BY 1, 2, 3, 4, 5;
+"""
+
+# The key that signs list cursors, shared by every API process through this table.
+_CURSOR_KEY: Final = f"""
+INSERT INTO {SCHEMA}.meta (key, value)
+VALUES ('cursor_key', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''))
+ON CONFLICT (key) DO NOTHING;
+"""
+
+# (version, description, SQL). Append only: a shipped migration never changes.
+MIGRATIONS: Final = (
+    Migration(1, "runs, counts, details, blocks, period loads", _DDL),
+    # Counts what a version before run_counts stored. The triggers of version 1 make
+    # writers wait for this transaction, so nothing is counted twice.
+    Migration(2, "count the runs stored before run_counts existed", _RECOUNT),
+    Migration(3, "cursor signing key", _CURSOR_KEY),
+)
+
+
+def ensure_schema(conn: psycopg.Connection) -> list[int]:
+    """Apply the missing migrations; safe when several API processes start at once."""
+    return migrate(conn, SCHEMA, MIGRATIONS)

@@ -21,19 +21,19 @@ from finops_admin_plugin.errors import (
 )
 from finops_admin_plugin.reprocess.models import ReprocessBody
 from finops_admin_plugin.settings import AdminSettings
+from finops_pipeline.reprocess.queue import (
+    IdempotencyConflict,
+    QueueUnavailable,
+    RateLimit,
+    RateLimited,
+    ReprocessQueue,
+    parse_request_id,
+)
 from finops_pipeline.reprocess.rules import (
     CheckedRequest,
     RequestInvalid,
     check_idempotency_key,
     check_request,
-)
-from finops_pipeline.reprocess.store import (
-    IdempotencyConflict,
-    RateLimit,
-    RateLimited,
-    ReprocessStore,
-    StoreUnavailable,
-    parse_request_id,
 )
 
 __all__ = [
@@ -41,7 +41,7 @@ __all__ = [
     "IdempotencyKeyDep",
     "ReprocessCall",
     "ReprocessCallDep",
-    "ReprocessStoreDep",
+    "ReprocessQueueDep",
     "RequestIdDep",
     "SettingsDep",
     "decode_cursor",
@@ -69,7 +69,7 @@ def get_settings_of(request: Request) -> AdminSettings:
 SettingsDep = Annotated[AdminSettings, Depends(get_settings_of)]
 
 
-def get_reprocess_store(request: Request) -> ReprocessStore:
+def get_reprocess_store(request: Request) -> ReprocessQueue:
     """One store per app, built on first use (never at import time)."""
     store = getattr(request.app.state, "reprocess_store", None)
     if store is None:
@@ -81,12 +81,12 @@ def get_reprocess_store(request: Request) -> ReprocessStore:
                     raise ServiceUnavailableError(
                         "reprocess requests are kept in PostgreSQL: set FINOPS_DATABASE_URL for the admin API"
                     )
-                store = ReprocessStore(settings.database_url)
+                store = ReprocessQueue(settings.database_url)
                 request.app.state.reprocess_store = store
     return store
 
 
-ReprocessStoreDep = Annotated[ReprocessStore, Depends(get_reprocess_store)]
+ReprocessQueueDep = Annotated[ReprocessQueue, Depends(get_reprocess_store)]
 
 
 def rate_limit_of(settings: AdminSettings) -> RateLimit:
@@ -104,7 +104,7 @@ def store_errors() -> Iterator[None]:
         raise TooManyRequestsError(str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}) from None
     except IdempotencyConflict as exc:
         raise ConflictError(str(exc)) from None
-    except StoreUnavailable as exc:
+    except QueueUnavailable as exc:
         raise ServiceUnavailableError(f"reprocess requests are unavailable: {exc}") from None
 
 

@@ -17,8 +17,8 @@ from finops_admin_plugin.reprocess.models import (
 )
 from finops_admin_plugin.settings import API_BASE_PATH
 from finops_pipeline.reprocess.preview import PairPreview, ReprocessPreview
+from finops_pipeline.reprocess.queue import ReprocessRequest
 from finops_pipeline.reprocess.rules import CheckedRequest
-from finops_pipeline.reprocess.store import ReprocessRequest
 
 __all__ = ["dry_run_response", "request_link", "request_response"]
 

@@ -1,27 +1,27 @@
 """Reprocess requests: rules, PostgreSQL store, the sensor's launch logic and the dry run."""
 
-from finops_pipeline.reprocess.rules import CheckedRequest, RequestInvalid, check_request
-from finops_pipeline.reprocess.store import (
+from finops_pipeline.reprocess.queue import (
     STATES,
     IdempotencyConflict,
+    QueueUnavailable,
     RateLimit,
     RateLimited,
+    ReprocessQueue,
     ReprocessRequest,
-    ReprocessStore,
-    StoreUnavailable,
     Submission,
 )
+from finops_pipeline.reprocess.rules import CheckedRequest, RequestInvalid, check_request
 
 __all__ = [
     "STATES",
     "CheckedRequest",
     "IdempotencyConflict",
+    "QueueUnavailable",
     "RateLimit",
     "RateLimited",
+    "ReprocessQueue",
     "ReprocessRequest",
-    "ReprocessStore",
     "RequestInvalid",
-    "StoreUnavailable",
     "Submission",
     "check_request",
 ]

@@ -44,6 +44,7 @@ from finops_pipeline.contract import (
     batch_run_config,
     batch_tags,
 )
+from finops_pipeline.reprocess.queue import ReprocessQueue, ReprocessRequest
 from finops_pipeline.reprocess.rules import (
     CheckedRequest,
     RequestInvalid,
@@ -51,7 +52,6 @@ from finops_pipeline.reprocess.rules import (
     check_periods,
     check_reason,
 )
-from finops_pipeline.reprocess.store import ReprocessRequest, ReprocessStore
 
 __all__ = ["TickReport", "evaluate_queue", "reprocess_run_key", "reprocess_run_request"]
 
@@ -143,7 +143,7 @@ def _job_problem(job: JobDefinition | None, job_error: str | None, run_config: d
 def evaluate_queue(
     *,
     instance: DagsterInstance,
-    store: ReprocessStore,
+    store: ReprocessQueue,
     job: JobDefinition | None,
     job_error: str | None = None,
     max_requests: int = 20,

@@ -3,14 +3,14 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from finops_pipeline.reprocess.store import ReprocessStore
+from finops_pipeline.reprocess.queue import ReprocessQueue
 
 
 class ReprocessQueueResource(ConfigurableResource):  # type: ignore[misc]
     """Where the admin API files reprocess requests, and how many the sensor handles per tick."""
 
     database_url: str = Field(
-        description="PostgreSQL URL holding finops_admin.reprocess_requests (FINOPS_DATABASE_URL)"
+        description="PostgreSQL URL holding finops_reprocess.reprocess_requests (FINOPS_DATABASE_URL)"
     )
     max_requests_per_tick: int = Field(
         default=20, ge=1, le=200, description="pending requests handled per tick, oldest first; the rest wait"
@@ -22,5 +22,5 @@ class ReprocessQueueResource(ConfigurableResource):  # type: ignore[misc]
         description="ticks that may ask for a request's run before it ends FAILED when no run appears",
     )
 
-    def store(self) -> ReprocessStore:
-        return ReprocessStore(self.database_url)
+    def store(self) -> ReprocessQueue:
+        return ReprocessQueue(self.database_url)

@@ -106,7 +106,6 @@ MV_DEFINITIONS: Final[dict[str, MvDefinition]] = {
 }
 
 
-
 def create_all_sql() -> str:
     parts = []
     for mv in MV_DEFINITIONS.values():

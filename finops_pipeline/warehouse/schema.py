@@ -1,8 +1,6 @@
-"""Versioned, idempotent bootstrap of the `finops` warehouse schema.
+"""The `finops` warehouse schema: its migrations, applied by `finops_pipeline.migrations`.
 
-Each migration runs once, in order, in its own transaction, under an advisory
-lock so that several processes starting at once apply it a single time.
-Running the bootstrap again changes nothing.
+This module is the schema's only owner. Running the bootstrap again changes nothing.
 """
 
 from __future__ import annotations
@@ -11,12 +9,12 @@ from typing import Final
 
 import psycopg
 
+from finops_pipeline import migrations
+from finops_pipeline.constants import SCHEMA
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.warehouse import mviews
 
 __all__ = ["MIGRATIONS", "ensure_schema", "schema_version"]
-
-_BOOTSTRAP_LOCK_KEY: Final = 0x46494E4F  # "FINO": one lock for every bootstrap
 
 _RELEVES = (
     """
@@ -81,47 +79,12 @@ MIGRATIONS: Final[tuple[tuple[int, str, str], ...]] = (
 )
 
 
-def _ensure_version_table(conn: psycopg.Connection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS finops")
-    conn.execute(
-        """
-        CREATE TABLE IF NOT EXISTS finops.schema_migrations (
-            version     integer PRIMARY KEY,
-            description text        NOT NULL,
-            applied_at  timestamptz NOT NULL DEFAULT now()
-        )
-        """
-    )
-
-
 def schema_version(conn: psycopg.Connection) -> int:
     """The highest applied migration, 0 when the schema was never bootstrapped."""
-    row = conn.execute("SELECT to_regclass('finops.schema_migrations') IS NOT NULL").fetchone()
-    if not row or not row[0]:
-        return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM finops.schema_migrations").fetchone()
-    return int(row[0]) if row else 0
+    return migrations.schema_version(conn, SCHEMA)
 
 
 def ensure_schema(database_url: str) -> list[int]:
     """Apply the missing migrations; return the versions applied by this call."""
-    applied: list[int] = []
     with psycopg.connect(database_url, autocommit=False) as conn:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
-            _ensure_version_table(conn)
-        for version, description, sql in MIGRATIONS:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
-                done = conn.execute(
-                    "SELECT 1 FROM finops.schema_migrations WHERE version = %s", (version,)
-                ).fetchone()
-                if done:
-                    continue
-                conn.execute(sql)  # type: ignore[arg-type]  # trusted, static SQL
-                conn.execute(
-                    "INSERT INTO finops.schema_migrations (version, description) VALUES (%s, %s)",
-                    (version, description),
-                )
-                applied.append(version)
-    return applied
+        return migrations.migrate(conn, SCHEMA, MIGRATIONS)

@@ -34,7 +34,7 @@ def _s3_client_factory() -> Any:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from finops_pipeline.devstack import DevStack
+    from finops_cli.devstack import DevStack
 
     return DevStack(
         home=args.home, api_port=args.api_port, dagster_port=args.dagster_port, seed=not args.no_seed

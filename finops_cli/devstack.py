@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from finops_pipeline.periods import add_months, format_period, parse_period
 
 __all__ = ["DevStack", "seed_run_plans"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = resources.files("finops_cli") / "templates"
 DEMO_MONTHS = 6
 
 
@@ -85,10 +85,10 @@ class DevStack:
     def _prepare_env(self, warehouse_url: str, dagster_url: str) -> None:
         dagster_home = self.home / "dagster_home"
         dagster_home.mkdir(parents=True, exist_ok=True)
-        template = REPO_ROOT / "dagster.yaml"
-        if not template.is_file():
-            raise SystemExit(f"finops dev: {template} not found; run it from a source checkout")
-        shutil.copyfile(template, dagster_home / "dagster.yaml")
+        # The instance and workspace files are package data: the stack runs from an installed
+        # package as well as from a checkout.
+        for name in ("dagster.yaml", "workspace.yaml"):
+            (dagster_home / name).write_text((TEMPLATES / name).read_text())
         landing = self.home / "landing"
         env = {
             "DAGSTER_HOME": str(dagster_home),
@@ -165,7 +165,7 @@ class DevStack:
         log = open(log_path, "ab")  # noqa: SIM115  # lives as long as the child
         child = subprocess.Popen(
             argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT, start_new_session=True,
+            cwd=self.home, start_new_session=True,
         )  # fmt: skip
         self.children.append(child)
         _say(f"started {name} (pid {child.pid}), log: {log_path}")
@@ -205,7 +205,7 @@ class DevStack:
             self._seed_landing()
             self._seed_runs()
         bin_dir = Path(sys.executable).parent
-        workspace = str(REPO_ROOT / "workspace.yaml")
+        workspace = str(self.home / "dagster_home" / "workspace.yaml")
         self._spawn("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace,
                                           "-h", "127.0.0.1", "-p", str(self.dagster_port)])  # fmt: skip
         self._spawn("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])

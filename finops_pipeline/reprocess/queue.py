@@ -1,9 +1,9 @@
-"""Reprocess requests in PostgreSQL (FINOPS_DATABASE_URL): the only module with their SQL.
+"""The reprocess queue in PostgreSQL (FINOPS_DATABASE_URL): the only module with its SQL.
 
-The admin API writes requests here; the code location's sensor reads the
-pending ones in order and records what became of them. Tables live in the
-plugin's schema `finops_admin` (created idempotently, as the read model does)
-and are bootstrapped by whichever side comes first.
+The admin API files requests here; the code location's sensor reads the
+pending ones in order and records what became of them. The tables live in
+schema `finops_reprocess`, which this module owns and migrates through
+`finops_pipeline.migrations` (whichever side uses the queue first applies them).
 
 - `reprocess_requests`: one row per request; `sequence` orders them.
 - `reprocess_idempotency`: (caller, Idempotency-Key) -> request, so a retried POST
@@ -30,18 +30,19 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from finops_pipeline.migrations import Migration, migrate
 from finops_pipeline.reprocess.rules import CheckedRequest
 
 __all__ = [
     "FINAL_STATES",
     "STATES",
     "IdempotencyConflict",
+    "QueueUnavailable",
     "RateLimit",
     "RateLimited",
+    "ReprocessQueue",
     "ReprocessRequest",
-    "ReprocessStore",
     "State",
-    "StoreUnavailable",
     "Submission",
     "parse_request_id",
 ]
@@ -50,15 +51,25 @@ State = Literal["PENDING", "LAUNCHED", "FAILED", "REJECTED"]
 STATES: Final[tuple[State, ...]] = ("PENDING", "LAUNCHED", "FAILED", "REJECTED")
 FINAL_STATES: Final[tuple[State, ...]] = ("LAUNCHED", "FAILED", "REJECTED")
 
-SCHEMA: Final = "finops_admin"
+SCHEMA: Final = "finops_reprocess"
+_FORMER_SCHEMA: Final = "finops_admin"  # where versions before finops_reprocess kept the tables
 # Advisory lock class of the reprocess tables (the read model and the loader use their own).
 LOCK_CLASS: Final = 7_420_002
-_DDL_LOCK: Final = 0
-_BOOTSTRAP_ATTEMPTS: Final = 3
 MESSAGE_LIMIT: Final = 2000
 
+_ADOPT_FORMER_TABLES: Final = f"""
+DO $$
+BEGIN
+    IF to_regclass('{_FORMER_SCHEMA}.reprocess_requests') IS NOT NULL
+       AND to_regclass('{SCHEMA}.reprocess_requests') IS NULL THEN
+        ALTER TABLE {_FORMER_SCHEMA}.reprocess_requests SET SCHEMA {SCHEMA};
+        ALTER TABLE {_FORMER_SCHEMA}.reprocess_idempotency SET SCHEMA {SCHEMA};
+        ALTER TABLE {_FORMER_SCHEMA}.reprocess_rate_events SET SCHEMA {SCHEMA};
+    END IF;
+END $$;
+"""
+
 _DDL: Final = f"""
-CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 
 CREATE TABLE IF NOT EXISTS {SCHEMA}.reprocess_requests (
     request_id      uuid PRIMARY KEY,
@@ -119,11 +130,14 @@ _COLUMN_NAMES: Final = (
 )
 _COLUMNS: Final = ", ".join(_COLUMN_NAMES)
 _R_COLUMNS: Final = ", ".join(f"r.{c}" for c in _COLUMN_NAMES)
-# Created last by _DDL (one transaction): when it exists, everything does.
-_LAST_OBJECT: Final = f"{SCHEMA}.reprocess_rate_events_by_caller"
+# (version, description, SQL). Append only: a shipped migration never changes.
+MIGRATIONS: Final = (
+    Migration(1, "requests, idempotency keys, rate events (adopting those of finops_admin)",
+              _ADOPT_FORMER_TABLES + _DDL),
+)  # fmt: skip
 
 
-class StoreUnavailable(RuntimeError):
+class QueueUnavailable(RuntimeError):
     """PostgreSQL cannot be reached (or dropped the connection)."""
 
 
@@ -204,12 +218,12 @@ def _request(row: dict[str, Any]) -> ReprocessRequest:
     )
 
 
-class ReprocessStore:
+class ReprocessQueue:
     """Requests, idempotency keys and rate events; one short connection per call."""
 
     def __init__(self, database_url: str, *, connect_timeout_seconds: int = 5) -> None:
         if not database_url:
-            raise StoreUnavailable(
+            raise QueueUnavailable(
                 "FINOPS_DATABASE_URL is not set: reprocess requests are kept in PostgreSQL"
             )
         self.database_url = database_url
@@ -227,38 +241,25 @@ class ReprocessStore:
                 options="-c TimeZone=UTC",
             )
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL (FINOPS_DATABASE_URL): {exc}") from exc
+            raise QueueUnavailable(f"cannot connect to PostgreSQL (FINOPS_DATABASE_URL): {exc}") from exc
         try:
             yield conn
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL (FINOPS_DATABASE_URL) failed: {exc}") from exc
+            raise QueueUnavailable(f"PostgreSQL (FINOPS_DATABASE_URL) failed: {exc}") from exc
         finally:
             conn.close()
 
     # --- bootstrap ---------------------------------------------------------------------------
 
     def ensure_schema(self) -> None:
-        """Create the tables if needed: idempotent, safe when several processes start at once."""
+        """Apply the queue's migrations once per process (see `finops_pipeline.migrations`)."""
         if self._ready:
             return
         with self._ready_lock:
             if self._ready:
                 return
-            for attempt in range(1, _BOOTSTRAP_ATTEMPTS + 1):
-                try:
-                    with self.connection() as conn, conn.transaction():
-                        # Checked first: CREATE INDEX IF NOT EXISTS would still lock the tables
-                        # against writes for a moment, on every sensor tick.
-                        row = conn.execute("SELECT to_regclass(%s) AS found", (_LAST_OBJECT,)).fetchone()
-                        if row is None or row["found"] is None:
-                            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, _DDL_LOCK))
-                            conn.execute(_DDL)  # type: ignore[arg-type]  # trusted, static SQL
-                    break
-                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
-                    # The read model's bootstrap (its own lock) created the schema at the
-                    # same instant; IF NOT EXISTS sees it on the next attempt.
-                    if attempt == _BOOTSTRAP_ATTEMPTS:
-                        raise
+            with self.connection() as conn:
+                migrate(conn, SCHEMA, MIGRATIONS)
             self._ready = True
 
     # --- the API side ------------------------------------------------------------------------
