@@ -33,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy finops_pipeline finops_admin_plugin
+	$(BIN)/mypy finops_pipeline finops_admin_plugin finops_cli
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

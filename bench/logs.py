@@ -138,9 +138,9 @@ def _grow_stdout(instance: Any, run_id: str, size: int) -> Path:
     """Append batch-like lines to the run's stdout capture until it holds `size` bytes."""
     from dagster._core.storage.compute_log_manager import ComputeIOType
 
-    from finops_admin_plugin.logs import RunLogSource
+    from finops_admin_plugin.dagster_reader import DagsterReader
 
-    source = RunLogSource(instance)
+    source = DagsterReader(instance)
     (capture,) = source.captures(run_id)
     log_key = source.log_key(run_id, capture)
     manager = instance.compute_log_manager

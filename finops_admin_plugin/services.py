@@ -14,9 +14,9 @@ from typing import Annotated
 from dagster import DagsterInstance
 from fastapi import Depends, Request
 
-from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.errors import ServiceUnavailableError
-from finops_admin_plugin.mapping.links import LinkConfig
+from finops_admin_plugin.links import LinkConfig
 from finops_admin_plugin.readmodel import Projector, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.settings import AdminSettings
 
@@ -39,7 +39,7 @@ class AdminServices:
         self._instance = dagster_instance
         self._lock = threading.Lock()
         self._store: ReadModel | None = None
-        self._source: DagsterSource | None = None
+        self._source: DagsterReader | None = None
         self.projector: Projector | None = None
 
     @property
@@ -54,17 +54,17 @@ class AdminServices:
             return self._store
 
     @property
-    def source(self) -> DagsterSource:
+    def source(self) -> DagsterReader:
         with self._lock:
             if self._source is None:
                 if self._instance is not None:
-                    self._source = DagsterSource(self._instance)
+                    self._source = DagsterReader(self._instance)
                 elif not self.settings.dagster_home:
                     raise ServiceUnavailableError(
                         "runs come from Dagster: set DAGSTER_HOME to the folder holding dagster.yaml"
                     )
                 else:
-                    self._source = DagsterSource.from_home(self.settings.dagster_home)
+                    self._source = DagsterReader.from_home(self.settings.dagster_home)
             return self._source
 
     def start(self) -> None:

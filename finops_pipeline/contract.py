@@ -198,7 +198,7 @@ def batch_run_config(
     return config
 
 
-def batch_selection(run_config: Mapping[str, Any] | None) -> dict[str, Any]:
+def batch_selection(run_config: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """The plan's config (`periods`, `domains`) of a run config; {} when absent or malformed."""
     try:
         config = (run_config or {}).get("ops", {}).get(PLAN_STEP, {}).get("config", {})

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 __all__ = ["MIGRATION_LOCK_KEY", "Migration", "migrate", "schema_version"]
 
@@ -44,17 +45,18 @@ def _table(schema: str) -> sql.Composed:
     return sql.SQL("{}.schema_migrations").format(sql.Identifier(schema))
 
 
-def schema_version(conn: psycopg.Connection, schema: str) -> int:
+def schema_version(conn: psycopg.Connection[Any], schema: str) -> int:
     """The highest applied migration of `schema`, 0 when it was never migrated."""
     table = _table(schema)
-    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",)).fetchone()
+    cur = conn.cursor(row_factory=tuple_row)  # whatever rows the caller's connection makes
+    row = cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.schema_migrations",)).fetchone()
     if not row or not row[0]:
         return 0
-    row = conn.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table)).fetchone()
+    row = cur.execute(sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(table)).fetchone()
     return int(row[0]) if row else 0
 
 
-def migrate(conn: psycopg.Connection, schema: str, migrations: Sequence[tuple[int, str, str]]) -> list[int]:
+def migrate(conn: psycopg.Connection[Any], schema: str, migrations: Sequence[tuple[int, str, str]]) -> list[int]:
     """Apply the migrations of `schema` not applied yet; return the versions this call applied.
 
     `conn` must not be in a transaction (each migration commits on its own).

@@ -34,16 +34,10 @@ from dagster import DagsterInstance, DagsterRunStatus, job, op
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
-from finops_admin_plugin.logs import (
-    LogStorageUnavailable,
-    RunLogSource,
-    build_excerpt,
-    captures_from_entries,
-    external_link,
-    format_event,
-    prepare_download,
-    template_problems,
-)
+from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.links import external_link, template_problems
+from finops_admin_plugin.logs import build_excerpt, format_event, prepare_download
+from finops_admin_plugin.mapping.captures import captures_from_entries
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.contract import JOB_NAME, TRIGGER_MANUAL, batch_run_config, batch_tags
 from tests.support import create_database, free_port, run_batch, write_dagster_yaml
@@ -443,7 +437,7 @@ def test_s3_compute_logs_download_whole_run_and_one_step(world: World) -> None:
 
 def test_excerpt_of_a_failed_run_shows_the_failing_step_and_its_error(world: World) -> None:
     for instance, run_id in ((world.local, world.runs["mp"]), (world.s3_reader, world.runs["s3_mp"])):
-        excerpt = build_excerpt(RunLogSource(instance), run_id)
+        excerpt = build_excerpt(DagsterReader(instance), run_id)
         assert excerpt is not None
         # load_open failed first or second depending on scheduling: both miss 2026-10... only native does.
         assert excerpt["stepKey"] == "load_native"
@@ -461,12 +455,12 @@ def test_excerpt_of_a_failed_run_shows_the_failing_step_and_its_error(world: Wor
         )
         tail = stored.decode().splitlines()[-40:]
         assert lines[: len(tail)] == tail
-    assert build_excerpt(RunLogSource(world.local), world.runs["inproc"]) is None  # SUCCESS
-    assert build_excerpt(RunLogSource(world.local), world.runs["queued"]) is None
+    assert build_excerpt(DagsterReader(world.local), world.runs["inproc"]) is None  # SUCCESS
+    assert build_excerpt(DagsterReader(world.local), world.runs["queued"]) is None
 
 
 def test_excerpt_degrades_to_the_error_message_when_logs_cannot_be_read(world: World) -> None:
-    excerpt = build_excerpt(RunLogSource(world.s3_broken), world.runs["s3_mp"])
+    excerpt = build_excerpt(DagsterReader(world.s3_broken), world.runs["s3_mp"])
     assert excerpt is not None and excerpt["stepKey"] == "load_native"
     text = "\n".join(excerpt["lines"])
     assert "could not be read" in text
@@ -489,7 +483,7 @@ def test_run_detail_carries_the_excerpt_and_external_links(world: World) -> None
     run_id = world.runs["mp"]
     body = client.get(f"/finops/admin/runs/{run_id}", headers=ADMIN).json()
     assert body["status"] == "FAILED"
-    assert body["logs"]["excerpt"] == build_excerpt(RunLogSource(world.local), run_id)
+    assert body["logs"]["excerpt"] == build_excerpt(DagsterReader(world.local), run_id)
     assert body["logs"]["excerpt"]["stepKey"] == "load_native"
     assert body["links"]["dagster"] == f"https://dagster.example.com/runs/{run_id}"
     assert body["logs"]["dagsterUrl"] == body["links"]["dagster"]
@@ -625,14 +619,14 @@ def test_unreachable_object_storage_is_503_before_any_byte(world: World) -> None
 
 def test_small_reads_reassemble_the_file_and_a_storage_lost_mid_stream_aborts_it(world: World) -> None:
     run_id = world.runs["s3_mp"]
-    download = prepare_download(RunLogSource(world.s3_reader), run_id, step="native", stream="stderr")
+    download = prepare_download(DagsterReader(world.s3_reader), run_id, step="native", stream="stderr")
     download.chunk_bytes = 1000  # many reads at growing offsets instead of one
     body = b"".join(download.chunks())
     file_key = step_captures(world.s3_reader, run_id)["load_native"]
     assert sections(body) == {"step load_native | stderr": s3_object(run_id, file_key, "err")}
     # Checked, then the storage goes away before the bytes are read: the stream says so and fails.
-    download = prepare_download(RunLogSource(world.s3_reader), run_id, step="open", stream="stdout")
-    download.source = RunLogSource(world.s3_broken)
+    download = prepare_download(DagsterReader(world.s3_reader), run_id, step="open", stream="stdout")
+    download.source = DagsterReader(world.s3_broken)
     received = []
     with pytest.raises(LogStorageUnavailable):
         for chunk in download.chunks():

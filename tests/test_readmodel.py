@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from finops_admin_plugin.anomalies import MIN_DURATION_DELTA, score_metric
-from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail, summary_payload
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
@@ -100,7 +100,7 @@ def test_incremental_projection_equals_reindex(
     store = ReadModel(create_database(pg_base_url, "admin"))
     store.open()
     try:
-        projector = Projector(DagsterSource(finops_history.instance), store)
+        projector = Projector(DagsterReader(finops_history.instance), store)
         assert projector.tick() == len(finops_history.order)
         assert projector.tick() == 0  # nothing changed: no rewrite
         assert _snapshot(store) == _snapshot(reindexed)
@@ -138,7 +138,7 @@ def test_an_older_projection_never_overwrites_a_newer_one(
 def test_final_status_reaches_the_list_within_5_seconds(finops_history: History, pg_base_url: str) -> None:
     store = ReadModel(create_database(pg_base_url, "admin"))
     store.open()
-    projector = Projector(DagsterSource(finops_history.instance), store, interval=1.0)
+    projector = Projector(DagsterReader(finops_history.instance), store, interval=1.0)
     projector.start()
     try:
         run_id = finops_history.runs["running"]
@@ -278,7 +278,7 @@ def test_totals_from_run_counts_equal_counting_the_runs(finops_history: History,
         # An incremental projection (upserts) of the same history counts the same.
         with store.connection() as conn:
             store.truncate(conn)
-        Projector(DagsterSource(finops_history.instance), store).tick()
+        Projector(DagsterReader(finops_history.instance), store).tick()
         check("after incremental projection")
     finally:
         store.close()

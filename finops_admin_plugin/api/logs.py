@@ -11,12 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from finops_admin_plugin.api.runs import RunDep
 from finops_admin_plugin.auth import AdminDep
+from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
 from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
 from finops_admin_plugin.logs import (
     LogDownload,
     LogsNotAvailable,
-    LogStorageUnavailable,
-    RunLogSource,
     RunNotFound,
     StepNotInRun,
     Stream,
@@ -56,7 +55,7 @@ async def download_logs(
         f"step={quote(step, safe='')}&stream=events" if step else "stream=events"
     )
     try:
-        source = RunLogSource(services.source.instance)
+        source = DagsterReader(services.source.instance)
         # Every check that decides the status runs before the first byte (storage probed included).
         download: LogDownload = await run_in_threadpool(
             prepare_download, source, run_id, step=step, stream=stream, events_url=events_url

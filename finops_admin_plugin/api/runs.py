@@ -21,9 +21,10 @@ from fastapi.responses import Response, StreamingResponse
 
 from finops_admin_plugin.auth import Caller, ReaderDep
 from finops_admin_plugin.auth.roles import can_administer
+from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
-from finops_admin_plugin.logs import RunLogSource, build_excerpt
-from finops_admin_plugin.mapping.links import fill_links
+from finops_admin_plugin.links import fill_links
+from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
 from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
@@ -292,4 +293,4 @@ def _log_excerpt(services: AdminServices, caller: Caller, run: dict[str, Any]) -
         instance = services.source.instance
     except ServiceUnavailableError:
         return None
-    return build_excerpt(RunLogSource(instance), run["runId"])
+    return build_excerpt(DagsterReader(instance), run["runId"])

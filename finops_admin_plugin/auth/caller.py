@@ -27,10 +27,6 @@ class Caller:
     groups: tuple[str, ...] = field(default=())
     via: AuthVia = "backstage"
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
 
 def token_fingerprint(token: str) -> str:
     """A short, non-reversible name for a token, the only form of it that may reach a log."""

@@ -17,10 +17,10 @@ from typing import Final, Literal
 
 from dagster import DagsterEventType, DagsterRun
 
-from finops_admin_plugin.logs.captures import Capture
+from finops_admin_plugin.dagster_reader import CHUNK_BYTES, DagsterReader, LogStorageUnavailable
 from finops_admin_plugin.logs.formatting import attachment_preamble, format_event, section_header
 from finops_admin_plugin.logs.selection import LogSelection, attachment_filename, select_logs
-from finops_admin_plugin.logs.store import CHUNK_BYTES, LogStorageUnavailable, RunLogSource
+from finops_admin_plugin.mapping.captures import Capture
 
 __all__ = ["LogDownload", "LogsNotAvailable", "RunNotFound", "prepare_download"]
 
@@ -51,7 +51,7 @@ class _Part:
 
 @dataclass
 class LogDownload:
-    source: RunLogSource
+    source: DagsterReader
     run: DagsterRun
     selection: LogSelection
     parts: list[_Part] = field(default_factory=list)
@@ -83,7 +83,7 @@ class LogDownload:
         shown = {p.capture.file_key for p in self.parts}
         buffer: list[str] = []
         size = 0
-        for entry in self.source.events(run_id):
+        for entry in self.source.iter_events(run_id):
             event = entry.dagster_event
             step_keys: tuple[str, ...] = (entry.step_key,) if entry.step_key else ()
             if event is not None and event.event_type == DagsterEventType.LOGS_CAPTURED and not step_keys:
@@ -135,7 +135,7 @@ class LogDownload:
 
 
 def prepare_download(
-    source: RunLogSource,
+    source: DagsterReader,
     run_id: str,
     *,
     step: str | None = None,

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry
 
-from finops_admin_plugin.logs.store import LogStorageUnavailable, RunLogSource
+from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
 
 __all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failure_message_lines"]
 
@@ -58,7 +58,7 @@ def excerpt_lines(
     return lines
 
 
-def _failing_step(source: RunLogSource, run_id: str) -> tuple[str, EventLogEntry] | None:
+def _failing_step(source: DagsterReader, run_id: str) -> tuple[str, EventLogEntry] | None:
     """The first step that failed; else a step that started and never ended (with the run failure)."""
     failures = source.failures(run_id)
     if failures:
@@ -75,7 +75,7 @@ def _failing_step(source: RunLogSource, run_id: str) -> tuple[str, EventLogEntry
         DagsterEventType.STEP_SKIPPED,
         DagsterEventType.RUN_FAILURE,
     }
-    for entry in source.events(run_id, of_type=kinds):
+    for entry in source.iter_events(run_id, of_type=kinds):
         event = entry.dagster_event
         if event is None:
             continue
@@ -91,7 +91,7 @@ def _failing_step(source: RunLogSource, run_id: str) -> tuple[str, EventLogEntry
 
 
 def build_excerpt(
-    source: RunLogSource, run_id: str, *, max_lines: int = EXCERPT_LINES
+    source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES
 ) -> dict[str, Any] | None:
     """`{"stepKey", "lines"}` for a FAILED run, None otherwise (or when no step can be blamed)."""
     try:

@@ -68,7 +68,6 @@ __all__ = [
     "detail_payload",
     "launched_by",
     "map_run_detail",
-    "map_run_summary",
     "one_line",
     "run_domains",
     "run_periods",
@@ -492,10 +491,6 @@ def summary_of(detail: RunDetailResponse) -> RunResponse:
         name: getattr(detail, name) for name in RunResponse.model_fields if name not in ("periods", "links")
     }
     return RunResponse(**fields, periods=[p.period for p in detail.periods], links=detail.links)
-
-
-def map_run_summary(record: RunRecord, events: Sequence[EventLogEntry]) -> RunResponse:
-    return summary_of(map_run_detail(record, events))
 
 
 def summary_payload(detail: RunDetailResponse) -> dict[str, Any]:

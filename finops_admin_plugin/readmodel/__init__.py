@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.readmodel.projector import Projector
 from finops_admin_plugin.readmodel.query import SORTS, CursorError, RunFilters, Sort
 from finops_admin_plugin.readmodel.store import Page, ReadModel, ReadModelUnavailable
@@ -39,7 +39,7 @@ def reindex(settings: AdminSettings, instance: DagsterInstance | None = None) ->
     processes run: their projectors wait for the rebuild to finish.
     """
     source = (
-        DagsterSource(instance) if instance is not None else DagsterSource.from_home(settings.dagster_home)
+        DagsterReader(instance) if instance is not None else DagsterReader.from_home(settings.dagster_home)
     )
     store = ReadModel(settings.database_url, max_connections=2)
     try:

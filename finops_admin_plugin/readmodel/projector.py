@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from dagster import RunRecord
 
-from finops_admin_plugin.dagster_source import DagsterSource
+from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
 from finops_admin_plugin.readmodel.store import Projected, ReadModel, ReadModelUnavailable
@@ -34,7 +34,7 @@ BATCH = 500
 
 
 class Projector:
-    def __init__(self, source: DagsterSource, store: ReadModel, *, interval: float = 1.0) -> None:
+    def __init__(self, source: DagsterReader, store: ReadModel, *, interval: float = 1.0) -> None:
         self.source = source
         self.store = store
         self.interval = interval

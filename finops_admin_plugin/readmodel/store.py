@@ -466,17 +466,6 @@ class ReadModel:
             row = conn.execute(f"SELECT summary FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)).fetchone()
         return row[0] if row else None
 
-    def anomalies(self, run_id: str) -> dict[str, Any] | None:
-        """Stored anomalies of a run: {"run": [...], "<domain>": [...]} (for a detail built fresh)."""
-        stored = self.detail(run_id)
-        if stored is None:
-            return None
-        detail = stored[0]
-        return {
-            "run": detail.get("anomalies", []),
-            **{b["domain"]: b.get("anomalies", []) for b in detail.get("blocks", [])},
-        }
-
     def latest_loads(self, periods: Sequence[str]) -> list[dict[str, Any]]:
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             return cur.execute(
@@ -490,13 +479,6 @@ class ReadModel:
         with self.connection() as conn:
             row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.runs").fetchone()
         return int(row[0]) if row else 0
-
-    def projected_at(self, run_id: str) -> datetime | None:
-        with self.connection() as conn:
-            row = conn.execute(
-                f"SELECT projected_at FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)
-            ).fetchone()
-        return row[0] if row else None
 
 
 _RUN_COLUMNS = (

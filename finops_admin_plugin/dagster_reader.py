@@ -1,35 +1,63 @@
-"""Reading a run's logs through Dagster's public APIs: its event records and its compute log manager.
+"""The only code that reads Dagster: runs, events and compute logs, through public APIs.
 
-The only module of the logs package with I/O. Keys come only from Dagster's
-records (LOGS_CAPTURED events and the run's execution plan), never from a
-request. Compute logs are read with `ComputeLogManager.get_log_data_for_type`
-at an offset and a byte limit, so memory stays flat whatever the log size; it
-is the one read method every manager implements (`LocalComputeLogManager`,
-dagster-aws `S3ComputeLogManager` and the other cloud managers, which fetch
-the object into their local folder, then read it the same way).
-`read_log_lines_for_log_key_prefix` is not used: it loads whole files.
+Facts about the Dagster 1.13 API that shape these queries:
+- `get_run_records(cursor=...)` pages by run id and ignores `order_by`, so the
+  projector pages by `RunsFilter(updated_after=...)` instead;
+- run-list tag filters scan every matching tag row, so the plugin filters in its
+  own read model rather than asking Dagster;
+- `update_timestamp` is the time of the event that changed the run, written after
+  the event itself: a reader must look back a little (see `RunFeed`);
+- dagster-postgres opens a new connection for every call unless the instance is
+  told it serves reads (`optimize_for_webserver`, what dagster-webserver does):
+  4-5 ms per call, more than the query itself;
+- deserializing events is most of the cost of reading a run, so only the event
+  types the mapping reads are fetched (`MAPPED_EVENT_TYPES`);
+- compute logs are read with `ComputeLogManager.get_log_data_for_type` at an offset
+  and a byte limit, so memory stays flat whatever the log size: it is the one read
+  method every manager implements (local, dagster-aws S3 and the other cloud
+  managers, which fetch the object into their local folder, then read it the same
+  way). `read_log_lines_for_log_key_prefix` is not used: it loads whole files.
+  Keys come only from Dagster's records (LOGS_CAPTURED events, the execution plan),
+  never from a request.
 """
 
 from __future__ import annotations
 
 import logging
+import typing
 from collections import deque
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import sqlalchemy.exc
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, EventLogEntry
-from dagster._core.storage.compute_log_manager import ComputeIOType
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    EventLogEntry,
+    EventLogRecord,
+    RunRecord,
+    RunsFilter,
+)
 
-from finops_admin_plugin.logs.captures import Capture, captures_from_entries
+from finops_admin_plugin.mapping.captures import Capture, captures_from_entries
+from finops_admin_plugin.mapping.runs import MAPPED_EVENT_TYPES
+from finops_pipeline.contract import JOB_NAME
 
-__all__ = ["CHUNK_BYTES", "LogStorageUnavailable", "RunLogSource"]
+__all__ = ["CHUNK_BYTES", "DagsterReader", "LogStorageUnavailable", "RunEvents"]
 
 log = logging.getLogger(__name__)
 
+_EVENT_PAGE = 5000
+# What dagster-webserver uses by default: a held connection per storage, 15 s per statement.
+STATEMENT_TIMEOUT_MS = 15_000
+POOL_RECYCLE_SECONDS = 3600
+POOL_MAX_OVERFLOW = 10
+
+
 CHUNK_BYTES: Final = 1024 * 1024
 EVENT_PAGE: Final = 1000
-_IO_TYPES: Final = {"stdout": ComputeIOType.STDOUT, "stderr": ComputeIOType.STDERR}
 _TAIL_BLOCK: Final = 64 * 1024
 _TAIL_MAX_BYTES: Final = 1024 * 1024
 
@@ -66,11 +94,109 @@ def _plan_order(steps: Sequence[Any]) -> list[str]:
     return sorted(upstream, key=lambda key: (depth_of(key), key))
 
 
-class RunLogSource:
-    """A run's records and compute logs on one Dagster instance."""
+def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
+    """The `io_type` value for `stream` that `get_log_data_for_type` takes.
 
-    def __init__(self, instance: DagsterInstance) -> None:
+    Dagster exports no name for that enum, so it is taken from the public method's own
+    signature rather than imported from a private module.
+    """
+    try:
+        enum = typing.get_type_hints(type(manager).get_log_data_for_type)["io_type"]
+        return enum.STDOUT if stream == "stdout" else enum.STDERR
+    except Exception as exc:
+        raise LogStorageUnavailable(
+            f"the compute log manager {type(manager).__name__} does not read logs by stream: {_describe(exc)}"
+        ) from exc
+
+
+class RunEvents:
+    """A run's event log entries and the storage id of the last one (the projection version)."""
+
+    __slots__ = ("entries", "last_id")
+
+    def __init__(self, entries: list[EventLogEntry], last_id: int) -> None:
+        self.entries = entries
+        self.last_id = last_id
+
+
+class DagsterReader:
+    """One Dagster instance, read: run records, events, execution plans, compute logs."""
+
+    def __init__(self, instance: DagsterInstance, *, owns_instance: bool = False) -> None:
         self.instance = instance
+        self._owns_instance = owns_instance
+
+    @classmethod
+    def from_home(cls, dagster_home: str) -> DagsterReader:
+        if not dagster_home:
+            raise ValueError(
+                "DAGSTER_HOME is not set: point it at the folder holding the Dagster instance's dagster.yaml"
+            )
+        instance = DagsterInstance.from_config(dagster_home)
+        instance.optimize_for_webserver(
+            statement_timeout=STATEMENT_TIMEOUT_MS,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            max_overflow=POOL_MAX_OVERFLOW,
+        )
+        return cls(instance, owns_instance=True)
+
+    def close(self) -> None:
+        if self._owns_instance:
+            self.instance.dispose()
+
+    def runs_updated_after(self, after: datetime | None, limit: int) -> Sequence[RunRecord]:
+        """FinOps runs whose record changed after `after`, oldest change first."""
+        return self.instance.get_run_records(
+            filters=RunsFilter(job_name=JOB_NAME, updated_after=after),
+            limit=limit,
+            order_by="update_timestamp",
+            ascending=True,
+        )
+
+    def runs_by_id(self, run_ids: Sequence[str]) -> Sequence[RunRecord]:
+        if not run_ids:
+            return []
+        return self.instance.get_run_records(filters=RunsFilter(run_ids=list(run_ids)))
+
+    def run_record(self, run_id: str) -> RunRecord | None:
+        """Any job's run (the caller decides what a non-FinOps run means)."""
+        return self.instance.get_run_record_by_id(run_id)
+
+    def events(self, run_id: str) -> RunEvents:
+        """The run's events of the types the mapping reads; `last_id` versions that projection."""
+        entries: list[EventLogEntry] = []
+        cursor: str | None = None
+        last_id = 0
+        while True:
+            page = self.instance.get_records_for_run(
+                run_id, cursor=cursor, of_type=set(MAPPED_EVENT_TYPES), limit=_EVENT_PAGE
+            )
+            records: Sequence[EventLogRecord] = page.records
+            entries.extend(r.event_log_entry for r in records)
+            if records:
+                last_id = max(last_id, records[-1].storage_id)
+            if not page.has_more or not records:
+                return RunEvents(entries, last_id)
+            cursor = page.cursor
+
+    def last_event_id(self, run_id: str) -> int:
+        """Storage id of the run's newest mapped event (0 when none): cheap change detection.
+
+        Same event types as `events`, so a run whose new events cannot change its view
+        (log lines, engine events) is not projected again.
+        """
+        page = self.instance.get_records_for_run(
+            run_id, of_type=set(MAPPED_EVENT_TYPES), limit=1, ascending=False
+        )
+        return page.records[0].storage_id if page.records else 0
+
+    def check(self) -> str:
+        """'ok' when the run storage answers (for /healthz)."""
+        try:
+            self.instance.get_run_records(limit=1)
+        except Exception as exc:  # any failure is reported as unavailable, never raised
+            return f"unavailable: {type(exc).__name__}"
+        return "ok"
 
     # --- Dagster's run and event storage ---------------------------------------------------------
 
@@ -80,7 +206,9 @@ class RunLogSource:
         except sqlalchemy.exc.SQLAlchemyError as exc:
             raise LogStorageUnavailable(f"Dagster's run storage does not answer ({_describe(exc)})") from exc
 
-    def events(self, run_id: str, *, of_type: set[DagsterEventType] | None = None) -> Iterator[EventLogEntry]:
+    def iter_events(
+        self, run_id: str, *, of_type: set[DagsterEventType] | None = None
+    ) -> Iterator[EventLogEntry]:
         """The run's events in order, a page at a time (a long run's log is never held whole)."""
         cursor: str | None = None
         while True:
@@ -99,7 +227,7 @@ class RunLogSource:
             cursor = page.cursor
 
     def captures(self, run_id: str) -> list[Capture]:
-        return captures_from_entries(self.events(run_id, of_type={DagsterEventType.LOGS_CAPTURED}))
+        return captures_from_entries(self.iter_events(run_id, of_type={DagsterEventType.LOGS_CAPTURED}))
 
     def step_keys(self, run: DagsterRun) -> list[str]:
         """The steps of the run's execution plan (every step it could run), in plan order."""
@@ -115,7 +243,7 @@ class RunLogSource:
             except Exception:  # an unreadable snapshot degrades to the steps seen in events
                 log.warning("execution plan snapshot %s of run %s unreadable", snapshot_id, run.run_id)
         if not keys:
-            for entry in self.events(run.run_id):
+            for entry in self.iter_events(run.run_id):
                 step = entry.step_key
                 if step and step not in keys:
                     keys.append(step)
@@ -132,7 +260,7 @@ class RunLogSource:
         """`size` bytes at `offset`; None when the storage has no such log (never written, or expired)."""
         manager: Any = self.instance.compute_log_manager
         log_key = self.log_key(run_id, capture)
-        io_type = _IO_TYPES[stream]
+        io_type = _io_type(manager, stream)
         # Cloud managers (S3, GCS, Azure) copy an object into a local folder before reading it;
         # a copy that failed half-way would later pass for the whole log, so it is removed.
         fetching = hasattr(manager, "has_local_file") and not manager.has_local_file(log_key, io_type)
@@ -211,4 +339,4 @@ class RunLogSource:
         return list(deque(lines, maxlen=max_lines))
 
     def failures(self, run_id: str) -> Sequence[EventLogEntry]:
-        return list(self.events(run_id, of_type={DagsterEventType.STEP_FAILURE}))
+        return list(self.iter_events(run_id, of_type={DagsterEventType.STEP_FAILURE}))

@@ -1,4 +1,4 @@
-"""Links from a run (or one of its blocks) to the Dagster UI and to an external log viewer (pure).
+"""Links of a run (and of its blocks) to the admin API, the Dagster UI and an external log viewer.
 
 `FINOPS_LOGS_URL_TEMPLATE` is a URL in which these placeholders are replaced:
 
@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
+
+from finops_admin_plugin.settings import API_BASE_PATH
 
 __all__ = [
     "DEFAULT_MARGIN_SECONDS",
     "TEMPLATE_PLACEHOLDERS",
     "TIME_FORMATS",
-    "dagster_run_url",
+    "LinkConfig",
     "external_link",
+    "fill_links",
     "render_template",
     "template_problems",
 ]
@@ -48,11 +52,6 @@ _PLACEHOLDER = re.compile(r"\{(runId|domain|stepKey|start|end)(?::([A-Za-z]*))?\
 # Anything that looks like a placeholder, to point out typos such as {runid} or {start:epoch}.
 _LOOKALIKE = re.compile(r"\{([A-Za-z]+)(?::([A-Za-z]*))?\}")
 _warned: set[str] = set()
-
-
-def dagster_run_url(dagster_ui_url: str, run_id: str) -> str:
-    """The run's page in the Dagster UI."""
-    return f"{dagster_ui_url.rstrip('/')}/runs/{quote(run_id, safe='')}"
 
 
 def _as_utc(value: datetime | str | float | None) -> datetime | None:
@@ -164,3 +163,58 @@ def external_link(
         start=begin - margin if begin is not None else None,
         end=finish + margin if finish is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    dagster_ui_url: str
+    logs_url_template: str = ""
+    logs_url_margin_seconds: float = DEFAULT_MARGIN_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LinkConfig:
+        return cls(
+            dagster_ui_url=str(settings.dagster_ui_url).rstrip("/"),
+            logs_url_template=str(settings.logs_url_template or ""),
+            logs_url_margin_seconds=float(
+                getattr(settings, "logs_url_margin_seconds", DEFAULT_MARGIN_SECONDS)
+            ),
+        )
+
+
+def fill_links(run: dict[str, Any], config: LinkConfig) -> dict[str, Any]:
+    """Add `links` (and, for a detail, block links and `logs`) to a run's JSON, in place."""
+    run_id = run["runId"]
+    base = f"{API_BASE_PATH}/runs/{quote(run_id, safe='')}"
+    dagster_url = f"{config.dagster_ui_url}/runs/{quote(run_id, safe='')}"
+    external = external_link(
+        config.logs_url_template,
+        run_id=run_id,
+        start=run.get("startTime"),
+        end=run.get("endTime"),
+        margin_seconds=config.logs_url_margin_seconds,
+    )
+    run["links"] = {"self": base, "logs": f"{base}/logs", "dagster": dagster_url, "external": external}
+    blocks = run.get("blocks")
+    if blocks is not None:
+        for block in blocks:
+            block["links"] = {
+                "logs": f"{base}/logs?step={quote(block['domain'], safe='')}",
+                "external": external_link(
+                    config.logs_url_template,
+                    run_id=run_id,
+                    domain=block["domain"],
+                    step_key=block["stepKey"],
+                    # A block that never started (or never ended) is searched over the run's window.
+                    start=block.get("startTime") or run.get("startTime"),
+                    end=block.get("endTime") or run.get("endTime"),
+                    margin_seconds=config.logs_url_margin_seconds,
+                ),
+            }
+        run["logs"] = {
+            "downloadUrl": f"{base}/logs",
+            "dagsterUrl": dagster_url,
+            "externalUrl": external,
+            "excerpt": (run.get("logs") or {}).get("excerpt"),
+        }
+    return run
