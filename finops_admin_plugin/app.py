@@ -15,7 +15,7 @@ from finops_admin_plugin.api.logs import router as logs_router
 from finops_admin_plugin.auth import install_auth
 from finops_admin_plugin.auth.router import router as auth_router
 from finops_admin_plugin.errors import install_error_handlers
-from finops_admin_plugin.services import AdminServices
+from finops_admin_plugin.resources import AdminResources
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
 from finops_admin_plugin.ui import mount_ui
 from finops_admin_plugin.ui.router import router as ui_router
@@ -35,17 +35,17 @@ def create_app(
     """The admin API. `dagster_instance` overrides DAGSTER_HOME (tests); `projector_interval=None`
     serves the read model without following Dagster (a separate process, or a test, projects)."""
     settings = settings or get_settings()
-    services = AdminServices(
+    resources = AdminResources(
         settings, dagster_instance=dagster_instance, projector_interval=projector_interval
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(services.start)
+        await asyncio.to_thread(resources.start)
         try:
             yield
         finally:
-            await asyncio.to_thread(services.stop)
+            await asyncio.to_thread(resources.stop)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -57,9 +57,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.finops = services
+    app.state.finops = resources
     if dagster_instance is not None or settings.dagster_home:
-        app.state.dagster_check = services.dagster_check
+        app.state.dagster_check = resources.dagster_check
     install_auth(app, settings)
     install_error_handlers(app)
     router = APIRouter(prefix=API_BASE_PATH)

@@ -56,7 +56,9 @@ def schema_version(conn: psycopg.Connection[Any], schema: str) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: psycopg.Connection[Any], schema: str, migrations: Sequence[tuple[int, str, str]]) -> list[int]:
+def migrate(
+    conn: psycopg.Connection[Any], schema: str, migrations: Sequence[tuple[int, str, str]]
+) -> list[int]:
     """Apply the migrations of `schema` not applied yet; return the versions this call applied.
 
     `conn` must not be in a transaction (each migration commits on its own).

@@ -11,7 +11,7 @@ from finops_admin_plugin.auth import ReaderDep
 from finops_admin_plugin.errors import ServiceUnavailableError
 from finops_admin_plugin.models import CoverageCell, CoverageLoad, CoverageResponse
 from finops_admin_plugin.readmodel import ReadModelUnavailable
-from finops_admin_plugin.services import ServicesDep
+from finops_admin_plugin.resources import ResourcesDep
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import add_months, format_period
 
@@ -28,7 +28,7 @@ STALE_AFTER_SECONDS = 36 * 3600.0
 )
 def coverage(
     _caller: ReaderDep,
-    services: ServicesDep,
+    resources: ResourcesDep,
     months: Annotated[
         int, Query(ge=1, le=60, description="how many months, ending with the current one")
     ] = 12,
@@ -38,7 +38,7 @@ def coverage(
     periods = [format_period(add_months(current, -i)) for i in range(months)]
     recomputed = set(periods[:2])
     try:
-        loads = {(row["period"], row["domain"]): row for row in services.store.latest_loads(periods)}
+        loads = {(row["period"], row["domain"]): row for row in resources.store.latest_loads(periods)}
     except ReadModelUnavailable as exc:
         raise ServiceUnavailableError(str(exc)) from None
     items = []

@@ -21,7 +21,7 @@ from finops_admin_plugin.logs import (
     Stream,
     prepare_download,
 )
-from finops_admin_plugin.services import ServicesDep
+from finops_admin_plugin.resources import ResourcesDep
 from finops_admin_plugin.settings import API_BASE_PATH
 
 __all__ = ["router"]
@@ -42,7 +42,7 @@ _ATTACHMENT = {
 )
 async def download_logs(
     _caller: AdminDep,
-    services: ServicesDep,
+    resources: ResourcesDep,
     run: RunDep,
     step: Annotated[
         str | None,
@@ -55,7 +55,7 @@ async def download_logs(
         f"step={quote(step, safe='')}&stream=events" if step else "stream=events"
     )
     try:
-        source = DagsterReader(services.source.instance)
+        source = DagsterReader(resources.source.instance)
         # Every check that decides the status runs before the first byte (storage probed included).
         download: LogDownload = await run_in_threadpool(
             prepare_download, source, run_id, step=step, stream=stream, events_url=events_url

@@ -28,7 +28,7 @@ from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
 from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
-from finops_admin_plugin.services import AdminServices, ServicesDep
+from finops_admin_plugin.resources import AdminResources, ResourcesDep
 from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
 from finops_pipeline.periods import PeriodError, parse_period
 
@@ -176,8 +176,8 @@ def _csv_row(run: dict[str, Any]) -> list[Any]:
     ]  # fmt: skip
 
 
-def _csv_export(services: AdminServices, filters: RunFilters) -> StreamingResponse:
-    rows = services.store.export(filters)
+def _csv_export(resources: AdminResources, filters: RunFilters) -> StreamingResponse:
+    rows = resources.store.export(filters)
     first = next(rows, None)  # fail before the 200 header is sent when the database is down
 
     def lines() -> Iterator[str]:
@@ -210,7 +210,7 @@ def _csv_export(services: AdminServices, filters: RunFilters) -> StreamingRespon
 )
 def list_runs(
     _caller: ReaderDep,
-    services: ServicesDep,
+    resources: ResourcesDep,
     filters: RunFiltersDep,
     limit: Annotated[int, Query(ge=1, le=200, description="page size, 1-200")] = 50,
     cursor: Annotated[str | None, Query(description="`pageInfo.nextCursor` of the previous page")] = None,
@@ -218,40 +218,40 @@ def list_runs(
 ) -> Response:
     try:
         if format == "csv":
-            return _csv_export(services, filters)
+            return _csv_export(resources, filters)
         after = None
         if cursor is not None:
             try:
-                after = services.store.cursor_key().decode(cursor, filters)
+                after = resources.store.cursor_key().decode(cursor, filters)
             except CursorError as exc:
                 raise InputError(f"cursor is not valid: {exc}; got {_shown(cursor, 40)}") from None
-        page = services.store.page(filters, limit, after)
+        page = resources.store.page(filters, limit, after)
     except ReadModelUnavailable as exc:
         raise ServiceUnavailableError(str(exc)) from None
     next_cursor = (
-        services.store.cursor_key().encode(filters, page.next_after[0], page.next_after[1])
+        resources.store.cursor_key().encode(filters, page.next_after[0], page.next_after[1])
         if page.next_after
         else None
     )
-    items = [fill_links(item, services.links) for item in page.items]
+    items = [fill_links(item, resources.links) for item in page.items]
     return _json({"items": items, "pageInfo": {"nextCursor": next_cursor}, "totalItems": page.total})
 
 
 def get_run(
-    services: ServicesDep,
+    resources: ResourcesDep,
     run_id: Annotated[str, Path(alias="runId", description="Dagster run id of a FinOps batch run")],
 ) -> dict[str, Any]:
     """The detail JSON of a FinOps run: stored once it has ended, fresh from Dagster before."""
     if not _RUN_ID.match(run_id):
         raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {_shown(run_id)}")
     try:
-        stored = services.store.detail(run_id)
+        stored = resources.store.detail(run_id)
     except (ReadModelUnavailable, ServiceUnavailableError):
         stored = None  # the detail can still be built from Dagster
     if stored is not None and not stored[1]:
         return stored[0]
     try:
-        record = services.source.run_record(run_id)
+        record = resources.source.run_record(run_id)
         if record is None:
             raise NotFoundError(f"no run with runId {_shown(run_id)} in Dagster")
         job_name = record.dagster_run.job_name
@@ -260,7 +260,7 @@ def get_run(
                 f"runId {_shown(run_id)} is a run of Dagster job {job_name!r}, "
                 f"not of the FinOps batch ({JOB_NAME})"
             )
-        detail = detail_payload(map_run_detail(record, services.source.events(run_id).entries))
+        detail = detail_payload(map_run_detail(record, resources.source.events(run_id).entries))
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
     if stored is not None:  # anomalies are scored by the projector, from history
@@ -279,18 +279,18 @@ RunDep = Annotated[dict[str, Any], Depends(get_run)]
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(caller: ReaderDep, services: ServicesDep, run: RunDep) -> Response:
+def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> Response:
     payload = dict(run)
-    payload["logs"] = {"excerpt": _log_excerpt(services, caller, payload)}
-    return _json(fill_links(payload, services.links))
+    payload["logs"] = {"excerpt": _log_excerpt(resources, caller, payload)}
+    return _json(fill_links(payload, resources.links))
 
 
-def _log_excerpt(services: AdminServices, caller: Caller, run: dict[str, Any]) -> dict[str, Any] | None:
+def _log_excerpt(resources: AdminResources, caller: Caller, run: dict[str, Any]) -> dict[str, Any] | None:
     """A FAILED run's failing step and the end of its stderr; log content, so for admins only."""
     if run.get("status") != "FAILED" or not can_administer(caller):
         return None
     try:
-        instance = services.source.instance
+        instance = resources.source.instance
     except ServiceUnavailableError:
         return None
     return build_excerpt(DagsterReader(instance), run["runId"])

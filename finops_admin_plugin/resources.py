@@ -20,12 +20,12 @@ from finops_admin_plugin.links import LinkConfig
 from finops_admin_plugin.readmodel import Projector, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.settings import AdminSettings
 
-__all__ = ["AdminServices", "ServicesDep", "get_services"]
+__all__ = ["AdminResources", "ResourcesDep", "get_resources"]
 
 log = logging.getLogger(__name__)
 
 
-class AdminServices:
+class AdminResources:
     def __init__(
         self,
         settings: AdminSettings,
@@ -105,11 +105,11 @@ class AdminServices:
             return f"unavailable: {type(exc).__name__}"
 
 
-def get_services(request: Request) -> AdminServices:
-    services: AdminServices | None = getattr(request.app.state, "finops", None)
-    if services is None:  # pragma: no cover - create_app always sets it
-        raise ServiceUnavailableError("the admin services are not configured")
-    return services
+def get_resources(request: Request) -> AdminResources:
+    resources: AdminResources | None = getattr(request.app.state, "finops", None)
+    if resources is None:  # pragma: no cover - create_app always sets it
+        raise ServiceUnavailableError("the admin resources are not configured")
+    return resources
 
 
-ServicesDep = Annotated[AdminServices, Depends(get_services)]
+ResourcesDep = Annotated[AdminResources, Depends(get_resources)]

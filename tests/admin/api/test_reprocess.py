@@ -1,60 +1,24 @@
-"""Reprocess requests end to end: the API files them, the sensor launches each exactly once.
-
-Everything is real: PostgreSQL (pgserver) holds the warehouse, the requests and
-Dagster's storage; the sensor is evaluated with `build_sensor_context` on that
-Postgres-backed instance, and the runs it asks for are executed for real.
-
-`launch` below stands in for the Dagster daemon between two sensor ticks: like
-the daemon, it creates a run per RunRequest unless this sensor already has a run
-with that run key. `test_requests_filed_while_no_daemon_runs_launch_once_each_when_it_starts`
-runs the real `dagster-daemon` instead.
-
-Two runs never load one (period, domain) at once whoever launched them: that is
-the loader's advisory lock, proven by `tests/test_concurrency.py`
-(`test_two_loads_of_one_pair_never_interleave`, `..._gives_up_after_its_lock_timeout...`);
-`test_a_reprocess_run_waits_for_the_pair_lock` shows a reprocess run takes that lock too.
-"""
+"""Reprocess through the admin API: dry run, filing, idempotency, validation, rate limit, listing."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from dagster import (
-    DagsterEventType,
-    DagsterInstance,
     DagsterRunStatus,
-    Definitions,
-    RunRequest,
-    RunsFilter,
-    SensorResult,
-    SkipReason,
-    build_sensor_context,
-    job,
-    op,
 )
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
-from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
+from finops_admin_plugin.settings import API_BASE_PATH
 from finops_pipeline.contract import (
-    DOMAINS,
-    JOB_NAME,
     MATERIALIZED_VIEWS,
-    REPROCESS_SENSOR_NAME,
     TAG_DOMAINS,
     TAG_PERIODS,
     TAG_REASON,
@@ -63,204 +27,29 @@ from finops_pipeline.contract import (
     TAG_TRIGGER,
     load_step_key,
 )
-from finops_pipeline.definitions import build_definitions
-from finops_pipeline.reprocess.queue import ReprocessQueue
-from finops_pipeline.reprocess.rules import CheckedRequest
-from finops_pipeline.resources import ReprocessQueueResource
-from finops_pipeline.sensors import build_reprocess_sensor
-from finops_pipeline.warehouse.loads import LOAD_LOCK_CLASS
-from finops_pipeline.warehouse.schema import ensure_schema
-from tests.conftest import TEST_PERIODS
+from tests.reprocess_world import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAVE,
+    ERIN,
+    FRANK,
+    GOOD,
+    GRACE,
+    POST,
+    READER,
+    REQUESTS,
+    World,
+    _materialized_mvs,
+    _output_metadata,
+    _run_in_list,
+    settings_for,
+)
 from tests.support import (
     counts_by_pair,
-    create_database,
-    make_instance,
-    metadata_values,
     query,
-    require,
-    run_batch,
-    run_events,
     run_ids_by_pair,
 )
-
-RUN_KEY_TAG = "dagster/run_key"
-SENSOR_NAME_TAG = "dagster/sensor_name"
-REQUESTS = f"{API_BASE_PATH}/reprocess"
-POST = f"{API_BASE_PATH}/runs/reprocess"
-
-
-@dataclass(frozen=True)
-class Token:
-    token: str
-    subject: str
-    role: str = "admin"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-ALICE = Token("svc-alice-token-0123456789abcdef", "user:default/alice")
-BOB = Token("svc-bob-token-0123456789abcdef00", "user:default/bob")
-CAROL = Token("svc-carol-token-0123456789abcdef0", "user:default/carol")
-DAVE = Token("svc-dave-token-0123456789abcdef00", "user:default/dave")
-ERIN = Token("svc-erin-token-0123456789abcdef00", "user:default/erin")
-FRANK = Token("svc-frank-token-0123456789abcdef0", "user:default/frank")
-GRACE = Token("svc-grace-token-0123456789abcdef0", "user:default/grace")
-READER = Token("svc-reader-token-0123456789abcdef", "component:default/finops-dashboard", "user")
-TOKENS = [ALICE, BOB, CAROL, DAVE, ERIN, FRANK, GRACE, READER]
-STATIC_TOKENS = json.dumps([{"token": t.token, "subject": t.subject, "role": t.role} for t in TOKENS])
-
-
-def settings_for(world_url: str, landing: Path, **extra: Any) -> AdminSettings:
-    return AdminSettings(
-        FINOPS_AUTH_MODE="static",
-        FINOPS_STATIC_TOKENS=STATIC_TOKENS,
-        FINOPS_DATABASE_URL=world_url,
-        FINOPS_LANDING_URI=str(landing),
-        **extra,
-    )
-
-
-@dataclass
-class World:
-    """One warehouse, landing, Dagster instance and admin API shared by this module's tests."""
-
-    database_url: str
-    landing: Path
-    home: Path
-    instance: DagsterInstance
-    defs: Definitions
-    client: TestClient
-    history_run_id: str
-    launched: list[str] = field(default_factory=list)
-
-    def post(self, body: Any, who: Token = ALICE, key: str | bytes | None = None, **kwargs: Any) -> Any:
-        headers: dict[str, Any] = dict(who.headers)
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        if isinstance(body, bytes | str):
-            headers.setdefault("Content-Type", "application/json")
-            return self.client.post(POST, content=body, headers=headers, **kwargs)
-        return self.client.post(POST, json=body, headers=headers, **kwargs)
-
-    def get(self, request_id: str, who: Token = ALICE) -> dict[str, Any]:
-        response = self.client.get(f"{REQUESTS}/{request_id}", headers=who.headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def tick(self, defs: Definitions | None = None, **queue: Any) -> list[RunRequest]:
-        """One evaluation of the sensor as the code location defines it; the RunRequests it returns."""
-        defs = defs or self.defs
-        sensor_def = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
-        # Invoked directly, a sensor gets its resources from the context, not from `definitions`.
-        resource = ReprocessQueueResource(database_url=self.database_url, **queue)
-        with build_sensor_context(
-            instance=self.instance,
-            definitions=defs,
-            sensor_name=REPROCESS_SENSOR_NAME,
-            resources={"reprocess_queue": resource},
-        ) as context:
-            result = sensor_def(context)
-        if isinstance(result, SkipReason):
-            return []
-        assert isinstance(result, SensorResult), result
-        return list(result.run_requests or [])
-
-    def launch(self, run_requests: list[RunRequest]) -> list[str]:
-        """What the daemon does with a tick's RunRequests: one run per run key of this sensor."""
-        job_def = self.defs.resolve_job_def(JOB_NAME)
-        run_ids = []
-        for run_request in run_requests:
-            existing = self.instance.get_runs(
-                filters=RunsFilter(
-                    tags={RUN_KEY_TAG: run_request.run_key, SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME}
-                )
-            )
-            if existing:
-                continue
-            result = job_def.execute_in_process(
-                instance=self.instance,
-                run_config=run_request.run_config,
-                tags={
-                    **run_request.tags,
-                    RUN_KEY_TAG: run_request.run_key,
-                    SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME,
-                },
-                raise_on_error=False,
-            )
-            run_ids.append(result.run_id)
-            self.launched.append(result.run_id)
-        return run_ids
-
-    def runs_of(self, request_id: str) -> list[Any]:
-        return list(self.instance.get_runs(filters=RunsFilter(tags={TAG_REPROCESS_REQUEST_ID: request_id})))
-
-
-@pytest.fixture(scope="module")
-def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from finops_pipeline.demo_data import write_demo_landing
-
-    root = tmp_path_factory.mktemp("reprocess")
-    landing = root / "landing"
-    write_demo_landing(str(landing), months=2, now=datetime(2026, 11, 15, tzinfo=UTC), scale=0.25)
-    database_url = create_database(pg_base_url, "rp")
-    ensure_schema(database_url)
-    home = root / "dagster_home"
-    instance = make_instance(pg_base_url, home)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FINOPS_DATABASE_URL", database_url)
-        env.setenv("FINOPS_LANDING_URI", str(landing))
-        history = run_batch(instance, periods=TEST_PERIODS, domains=list(DOMAINS))
-        assert history.success
-        app = create_app(
-            settings_for(database_url, landing, FINOPS_REPROCESS_RATE_LIMIT=1000),
-            dagster_instance=instance,
-            projector_interval=0.2,
-        )
-        with TestClient(app) as client:
-            yield World(
-                database_url=database_url,
-                landing=landing,
-                home=home,
-                instance=instance,
-                defs=build_definitions(),
-                client=client,
-                history_run_id=history.run_id,
-            )
-    instance.dispose()
-
-
-def _output_metadata(instance: DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
-    found = {}
-    for event in run_events(instance, run_id):
-        if event.event_type == DagsterEventType.STEP_OUTPUT and event.step_key.startswith("load_"):
-            found[event.step_key] = metadata_values(event.event_specific_data.metadata)
-    return found
-
-
-def _materialized_mvs(instance: DagsterInstance, run_id: str) -> set[str]:
-    found = set()
-    for event in run_events(instance, run_id):
-        if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-            path = event.event_specific_data.materialization.asset_key.path
-            if path[1].startswith("mv_"):
-                found.add(path[1])
-    return found
-
-
-def _run_in_list(world: World, run_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The run as GET /runs lists it, once the read model has projected it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = world.client.get(f"{API_BASE_PATH}/runs", params={"q": run_id}, headers=ALICE.headers)
-        assert response.status_code == 200, response.text
-        items = [item for item in response.json()["items"] if item["runId"] == run_id]
-        if items and items[0]["status"] in ("SUCCESS", "FAILED"):
-            return items[0]
-        assert time.monotonic() < deadline, f"run {run_id} not in GET /runs after {timeout}s"
-        time.sleep(0.2)
-
 
 # --- the whole path: dry run, POST, tick, launch, bookkeeping, run list ---------------------------
 
@@ -501,8 +290,6 @@ def test_repeated_posts_give_one_request(world: World) -> None:
 
 # --- validation --------------------------------------------------------------------------------------
 
-GOOD = {"periods": ["2026-10"], "domains": ["open"], "reason": "valid reason"}
-
 
 @pytest.mark.parametrize(
     ("body", "field", "words"),
@@ -660,101 +447,6 @@ def _settle(world: World) -> None:
     assert world.tick() == []
 
 
-# --- what cannot be launched ---------------------------------------------------------------------------
-
-
-def _store_directly(
-    world: World, periods: list[str], domains: list[str], reason: str, who: Token = ERIN
-) -> str:
-    """A request written to the table without the API's checks (an older version, or by hand)."""
-    store = ReprocessQueue(world.database_url)
-    checked = CheckedRequest(periods=periods, domains=domains, reason=reason)
-    return store.submit(checked, requested_by=who.subject).request.request_id
-
-
-def test_a_stored_request_breaking_the_rules_ends_rejected(world: World) -> None:
-    bad_month = _store_directly(world, ["2026-13"], ["open"], "typo in the month")
-    bad_domain = _store_directly(world, ["2026-10"], ["azure"], "unknown domain")
-    assert world.tick() == []
-    for request_id, words in ((bad_month, "periods[0]"), (bad_domain, "domains[0]")):
-        request = world.get(request_id)
-        assert request["state"] == "REJECTED"
-        assert words in request["message"] and "file a new request" in request["message"]
-        assert world.runs_of(request_id) == []
-
-
-@op(name="plan_batch", config_schema={"window": str})
-def _plan_with_another_config(context) -> None:  # type: ignore[no-untyped-def]  # Dagster reads the hint
-    context.log.info("never runs")
-
-
-@job(name=JOB_NAME)
-def _broken_batch() -> None:
-    _plan_with_another_config()
-
-
-def test_a_request_the_job_cannot_take_ends_failed(world: World) -> None:
-    request_id = world.post({**GOOD, "reason": "job broken"}, who=ERIN).json()["requestId"]
-    broken = Definitions(jobs=[_broken_batch], sensors=[build_reprocess_sensor(job=_broken_batch)])
-    assert world.tick(broken) == []
-    request = world.get(request_id)
-    assert request["state"] == "FAILED"
-    assert "finops_batch refuses the run config" in request["message"]
-    assert "periods" in request["message"]
-    assert world.runs_of(request_id) == []
-
-
-def test_a_request_whose_run_never_appears_fails_after_max_attempts(world: World) -> None:
-    request_id = world.post({**GOOD, "reason": "daemon cannot create runs"}, who=ERIN).json()["requestId"]
-    # Ticks whose RunRequests never become runs (the daemon failed to create them each time).
-    for attempt in range(1, 3):
-        requests = world.tick(max_launch_attempts=2)
-        assert [r.run_key for r in requests] == [f"reprocess:{request_id}"], attempt
-        assert world.get(request_id)["state"] == "PENDING"
-    assert world.tick(max_launch_attempts=2) == []
-    request = world.get(request_id)
-    assert request["state"] == "FAILED"
-    assert f"reprocess:{request_id}" in request["message"] and "after 2 sensor ticks" in request["message"]
-    assert world.runs_of(request_id) == []
-
-
-# --- guard rails --------------------------------------------------------------------------------------
-
-
-def test_a_reprocess_run_waits_for_the_pair_lock(world: World) -> None:
-    url, pair = world.database_url, ("public", "2026-11")
-    request_id = world.post(
-        {"periods": ["2026-11"], "domains": ["public"], "reason": "lock check"}, who=ERIN
-    ).json()["requestId"]
-    [run_request] = world.tick()
-    previous = run_ids_by_pair(url)[pair]
-    launched: list[str] = []
-    with psycopg.connect(url) as holder:
-        # Another run's load of the same pair, mid-transaction.
-        holder.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOAD_LOCK_CLASS, "2026-11:public"))
-        thread = threading.Thread(target=lambda: launched.extend(world.launch([run_request])))
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not query(
-            url,
-            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' "
-            "AND application_name LIKE 'finops-batch % public 2026-11'",
-        ):
-            assert time.monotonic() < deadline, "the reprocess run never waited on the pair's lock"
-            assert thread.is_alive()
-            time.sleep(0.1)
-        time.sleep(0.5)
-        assert thread.is_alive()
-        assert run_ids_by_pair(url)[pair] == previous  # nothing replaced while the lock is held
-        holder.rollback()
-    thread.join(60)
-    assert not thread.is_alive() and len(launched) == 1
-    assert world.instance.get_run_by_id(launched[0]).status == DagsterRunStatus.SUCCESS
-    assert run_ids_by_pair(url)[pair] == {launched[0]}
-    assert world.tick() == []
-    assert world.get(request_id)["runId"] == launched[0]
-
-
 def test_rate_limit_per_caller_holds_across_api_processes(world: World) -> None:
     settings = settings_for(
         world.database_url,
@@ -793,121 +485,3 @@ def test_rate_limit_per_caller_holds_across_api_processes(world: World) -> None:
     assert again.status_code == 202, again.text
     assert _count_requests(world, requested_by=FRANK.subject) == 2
     _settle(world)
-
-
-# --- the real daemon ---------------------------------------------------------------------------------
-
-
-def _wait(what: str, check: Any, timeout: float, log: Path) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
-            pytest.fail(f"{what}: not within {timeout}s; dagster-daemon said:\n{tail}")
-        time.sleep(0.5)
-
-
-def test_requests_filed_while_no_daemon_runs_launch_once_each_when_it_starts(
-    pg_base_url: str, tmp_path: Path, world: World
-) -> None:
-    daemon_bin = Path(sys.executable).with_name("dagster-daemon")
-    require(daemon_bin.exists(), f"dagster-daemon is not installed next to {sys.executable}")
-    database_url = create_database(pg_base_url, "rpd")
-    home = tmp_path / "dagster_home"
-    instance = make_instance(pg_base_url, home)
-    app = create_app(
-        settings_for(database_url, world.landing), dagster_instance=instance, projector_interval=None
-    )
-    client = TestClient(app)
-    try:
-        # Filed while no daemon runs: they wait, PENDING, in PostgreSQL.
-        filed = []
-        for who, period, domain in (
-            (ALICE, "2026-11", "private"),
-            (BOB, "2026-10", "native"),
-            (ALICE, "2026-10", "private"),
-        ):
-            response = client.post(
-                POST,
-                json={"periods": [period], "domains": [domain], "reason": f"backlog {domain} {period}"},
-                headers=who.headers,
-            )
-            assert response.status_code == 202, response.text
-            filed.append((response.json()["requestId"], who.subject))
-        time.sleep(1)
-        store = ReprocessQueue(database_url)
-        assert all(store.get(rid).state == "PENDING" for rid, _ in filed)
-        assert instance.get_runs() == []
-
-        workspace = tmp_path / "workspace.yaml"
-        workspace.write_text(
-            "load_from:\n  - python_module:\n      module_name: finops_pipeline.definitions\n"
-            "      attribute: defs\n      location_name: finops\n"
-        )
-        env = {
-            **os.environ,
-            "DAGSTER_HOME": str(home),
-            "FINOPS_DATABASE_URL": database_url,
-            "FINOPS_LANDING_URI": str(world.landing),
-            "FINOPS_REPROCESS_SENSOR_INTERVAL_SECONDS": "1",
-            "FINOPS_SCHEDULE_ENABLED": "false",
-        }
-        log = tmp_path / "daemon.log"
-        with log.open("wb") as out:
-            daemon = subprocess.Popen(
-                [str(daemon_bin), "run", "-w", str(workspace)],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait(
-                "every request LAUNCHED",
-                lambda: all(store.get(rid).state == "LAUNCHED" for rid, _ in filed),
-                180,
-                log,
-            )
-            ended = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-            _wait("the runs ended", lambda: all(r.status in ended for r in instance.get_runs()), 240, log)
-            # A few more ticks change nothing.
-            time.sleep(3)
-        finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(10)
-
-        runs = instance.get_runs()
-        assert len(runs) == len(filed), log.read_text(errors="replace")[-4000:]
-        created = {r.run_id: instance.get_run_record_by_id(r.run_id).create_timestamp for r in runs}
-        for request_id, subject in filed:
-            request = store.get(request_id)
-            assert request.state == "LAUNCHED"
-            [run] = [r for r in runs if r.tags.get(TAG_REPROCESS_REQUEST_ID) == request_id]
-            assert request.run_id == run.run_id
-            assert run.status == DagsterRunStatus.SUCCESS, (
-                run.run_id,
-                log.read_text(errors="replace")[-4000:],
-            )
-            assert run.tags[RUN_KEY_TAG] == f"reprocess:{request_id}"
-            assert run.tags[SENSOR_NAME_TAG] == REPROCESS_SENSOR_NAME
-            assert run.tags[TAG_REQUESTED_BY] == subject
-            assert run.tags[TAG_TRIGGER] == "MANUAL"
-        # In the order they were filed.
-        order = [store.get(rid).run_id for rid, _ in filed]
-        assert sorted(order, key=lambda run_id: created[run_id]) == order
-        assert counts_by_pair(database_url).keys() == {
-            ("private", "2026-11"),
-            ("native", "2026-10"),
-            ("private", "2026-10"),
-        }
-    finally:
-        client.close()
-        instance.dispose()

@@ -71,8 +71,8 @@ def client(finops_history: History, settings: AdminSettings) -> Iterator[TestCli
 def project(client: TestClient) -> None:
     from finops_admin_plugin.readmodel import Projector
 
-    services = client.app.state.finops  # type: ignore[attr-defined]
-    Projector(services.source, services.store).tick()
+    resources = client.app.state.finops  # type: ignore[attr-defined]
+    Projector(resources.source, resources.store).tick()
 
 
 def names(history: History, body: dict[str, Any]) -> list[str]:
@@ -289,7 +289,7 @@ def test_detail_sections(client: TestClient, finops_history: History) -> None:
             "externalUrl": TEMPLATE.format(runId=run_id, stepKey="", start=window_start(body)),
             "excerpt": body["logs"]["excerpt"] if body["status"] == "FAILED" else None,
         }
-        if body["status"] == "FAILED":  # the failing step and the end of its output (tests/test_logs.py)
+        if body["status"] == "FAILED":  # failing step, end of its output (test_logs.py)
             assert body["logs"]["excerpt"]["stepKey"] and body["logs"]["excerpt"]["lines"], name
         for block in body["blocks"]:
             assert block["links"]["logs"] == f"{BASE}/runs/{run_id}/logs?step={block['domain']}"
