@@ -209,7 +209,7 @@ class DevStack:
         self._spawn("dagster-webserver", [str(bin_dir / "dagster-webserver"), "-w", workspace,
                                           "-h", "127.0.0.1", "-p", str(self.dagster_port)])  # fmt: skip
         self._spawn("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
-        self._spawn("finops-api", [str(bin_dir / "finops"), "serve"])
+        self._spawn("finops-api", [sys.executable, "-m", "finops_cli", "serve"])
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             api = f"http://127.0.0.1:{self.api_port}/finops/admin"
