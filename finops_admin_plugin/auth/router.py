@@ -8,26 +8,21 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
 
 from finops_admin_plugin.auth.dependencies import CallerDep
 from finops_admin_plugin.auth.roles import can_administer, can_read
+from finops_admin_plugin.models import ApiModel
 
 router = APIRouter(tags=["auth"])
 
 
-class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class AccessResponse(_Camel):
+class AccessResponse(ApiModel):
     read: bool
     logs: bool
     reprocess: bool
 
 
-class CallerResponse(_Camel):
+class CallerResponse(ApiModel):
     subject: str
     role: Literal["admin", "user"] | None
     groups: list[str]
