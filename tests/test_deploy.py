@@ -506,9 +506,21 @@ def test_schedule_and_sensor_launch_the_configured_job(pipeline_env: pytest.Monk
 
 
 def test_job_carries_the_maximum_runtime_tag(pipeline_env: pytest.MonkeyPatch) -> None:
+    from dagster import DagsterInstance
+
     from finops_pipeline.executors import MAX_RUNTIME_TAG
 
-    assert batch_job().run_tags[MAX_RUNTIME_TAG] == "14400"
+    # Schedule, sensor, launchpad and execute_job all give a run the job's run tags; run
+    # monitoring reads the tag on the run. A real run (it fails at once: nothing listens on
+    # port 1) shows it lands there.
+    pipeline_env.setenv("FINOPS_DATABASE_URL", "postgresql://finops@127.0.0.1:1/finops")
+    with DagsterInstance.ephemeral() as instance:
+        result = batch_job().execute_in_process(
+            run_config={"ops": PLAN_CONFIG}, instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None and run.tags[MAX_RUNTIME_TAG] == "14400"
     pipeline_env.setenv("FINOPS_MAX_RUNTIME_SECONDS", "5400")
     from finops_pipeline.settings import get_pipeline_settings
 
