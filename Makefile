@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck bench clean browser
+.PHONY: dev test lint typecheck bench clean browser promtool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,18 @@ browser:
 	    echo "browser tests need Chromium: sudo apt-get install chromium" >&2; \
 	  fi; }
 
-test: $(STAMP) browser lint typecheck
+# promtool (Debian package prometheus, no recommends) for the alert-rule tests of
+# deploy/prometheus. Installed as root only; without it the deploy tests fail in CI.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "the alert-rule tests need promtool: sudo apt-get install --no-install-recommends prometheus" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: $(STAMP) browser promtool lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

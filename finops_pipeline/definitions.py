@@ -7,7 +7,7 @@ from dagster_aws.s3 import S3Resource
 
 from finops_pipeline.assets import finops_mvs, releves_spec
 from finops_pipeline.contract import JOB_NAME
-from finops_pipeline.jobs import finops_batch
+from finops_pipeline.executors import build_batch_job
 from finops_pipeline.resources import LandingResource, ReprocessQueueResource, WarehouseResource
 from finops_pipeline.schedules import build_schedule
 from finops_pipeline.sensors import build_reprocess_sensor
@@ -18,11 +18,14 @@ __all__ = ["build_definitions", "defs", "finops_batch_job"]
 
 def build_definitions() -> Definitions:
     settings = get_pipeline_settings()
+    batch = build_batch_job(settings)
     return Definitions(
         assets=[releves_spec, finops_mvs],
-        jobs=[finops_batch],
-        schedules=[build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled)],
-        sensors=[build_reprocess_sensor(settings.reprocess_sensor_interval_seconds)],
+        jobs=[batch],
+        schedules=[
+            build_schedule(settings.batch_cron, settings.batch_timezone, settings.schedule_enabled, batch)
+        ],
+        sensors=[build_reprocess_sensor(settings.reprocess_sensor_interval_seconds, batch)],
         resources={
             "warehouse": WarehouseResource(database_url=EnvVar("FINOPS_DATABASE_URL")),
             # S3 endpoint, region and credentials come from the standard AWS_* variables.

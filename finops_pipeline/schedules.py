@@ -2,6 +2,7 @@
 
 from dagster import (
     DefaultScheduleStatus,
+    JobDefinition,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
@@ -32,10 +33,12 @@ def scheduled_run_request(context: ScheduleEvaluationContext) -> RunRequest:
     )
 
 
-def build_schedule(cron: str, timezone: str, enabled: bool) -> ScheduleDefinition:
+def build_schedule(
+    cron: str, timezone: str, enabled: bool, job: JobDefinition = finops_batch
+) -> ScheduleDefinition:
     @schedule(
         name=SCHEDULE_NAME,
-        job=finops_batch,
+        job=job,
         cron_schedule=cron,
         execution_timezone=timezone,
         default_status=DefaultScheduleStatus.RUNNING if enabled else DefaultScheduleStatus.STOPPED,

@@ -1,11 +1,15 @@
-"""Settings of the code location that are not Dagster resources (schedule timing)."""
+"""Settings of the code location that are not Dagster resources (schedule timing, executor)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# How finops_batch runs its steps (finops_pipeline/executors.py builds the executor).
+ExecutorName = Literal["multiprocess", "k8s"]
 
 
 class PipelineSettings(BaseSettings):
@@ -17,6 +21,29 @@ class PipelineSettings(BaseSettings):
     reprocess_sensor_interval_seconds: int = Field(
         default=30, ge=1, le=3600, description="how often the reprocess sensor looks for pending requests"
     )
+    executor: ExecutorName = Field(
+        default="multiprocess",
+        description="how finops_batch runs its steps: `multiprocess` (one machine) or `k8s` "
+        "(each step in its own Kubernetes Job, dagster-k8s)",
+    )
+    max_runtime_seconds: int = Field(
+        default=14400,
+        ge=60,
+        description="run monitoring fails a finops_batch run still in progress after this many seconds "
+        "(job tag dagster/max_runtime)",
+    )
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, value: object) -> object:
+        # Checked here so the message names the variable and the choices, not pydantic's field.
+        choices = get_args(ExecutorName)
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise ValueError(
+            f"FINOPS_EXECUTOR must be one of {', '.join(choices)} ('multiprocess': steps in processes on "
+            f"this machine; 'k8s': each step in its own Kubernetes Job), got {value!r}"
+        )
 
 
 @lru_cache
