@@ -1,0 +1,4 @@
+export { finopsAdminApiRef } from './FinopsAdminApi';
+export type { FinopsAdminApi, LogsOptions } from './FinopsAdminApi';
+export { FinopsAdminClient } from './FinopsAdminClient';
+export * from './types';

@@ -1,0 +1,192 @@
+import { CopyTextButton, Link, TableColumn } from '@backstage/core-components';
+import Box from '@mui/material/Box';
+import IconButton from '@mui/material/IconButton';
+import Tooltip from '@mui/material/Tooltip';
+import Typography from '@mui/material/Typography';
+import DescriptionIcon from '@mui/icons-material/Description';
+import DownloadIcon from '@mui/icons-material/Download';
+import OpenInNewIcon from '@mui/icons-material/OpenInNew';
+import ReplayIcon from '@mui/icons-material/Replay';
+import SearchIcon from '@mui/icons-material/ManageSearch';
+import { Caller, DOMAINS, RunSummary } from '../../api';
+import { AnomalyMark } from '../common/AnomalyMark';
+import { DomainChip } from '../common/DomainChip';
+import { StatusBadge } from '../common/StatusBadge';
+import {
+  formatDuration,
+  formatNumber,
+  formatTime,
+  shortId,
+} from '../common/format';
+
+export interface RunColumnsOptions {
+  access: Caller['access'];
+  runPath: (runId: string) => string;
+  onDownloadLogs: (run: RunSummary) => void;
+  onReprocess: (run: RunSummary) => void;
+}
+
+const runAnomalies = (run: RunSummary, metric: string) =>
+  (run.anomalies ?? []).filter(a => a.metric === metric);
+
+/** The Batch Runs table's columns. */
+export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[] {
+  const { access, runPath, onDownloadLogs, onReprocess } = options;
+  return [
+    {
+      title: 'Status',
+      field: 'status',
+      render: run => (
+        <StatusBadge
+          status={run.status}
+          tooltip={run.status === 'FAILED' ? run.errors.message : undefined}
+        />
+      ),
+    },
+    {
+      title: 'Run',
+      field: 'runId',
+      render: run => (
+        <Box display="flex" alignItems="center" whiteSpace="nowrap">
+          <Link to={runPath(run.runId)} title={run.runId}>
+            <code>{shortId(run.runId)}</code>
+          </Link>
+          <CopyTextButton text={run.runId} tooltipText="Run id copied" aria-label="Copy run id" />
+        </Box>
+      ),
+    },
+    {
+      title: 'Trigger',
+      field: 'trigger',
+      render: run => (
+        <>
+          <Typography variant="body2">{run.trigger}</Typography>
+          <Typography variant="caption" color="text.secondary">
+            {run.launchedBy ?? 'unknown'}
+          </Typography>
+        </>
+      ),
+    },
+    {
+      title: 'Periods',
+      field: 'periods',
+      render: run => run.periods.join(', '),
+    },
+    {
+      title: 'Start / end / duration',
+      field: 'startTime',
+      render: run => (
+        <Box whiteSpace="nowrap">
+          <Typography variant="body2">{formatTime(run.startTime)}</Typography>
+          <Typography variant="body2">{formatTime(run.endTime)}</Typography>
+          <AnomalyMark anomalies={runAnomalies(run, 'durationSeconds')}>
+            {formatDuration(run.durationSeconds)}
+          </AnomalyMark>
+        </Box>
+      ),
+    },
+    {
+      title: 'Domains',
+      field: 'domainStatuses',
+      render: run => (
+        <Box display="flex" flexWrap="wrap" maxWidth={220}>
+          {DOMAINS.filter(d => d in run.domainStatuses).map(domain => (
+            <DomainChip key={domain} domain={domain} status={run.domainStatuses[domain]} />
+          ))}
+        </Box>
+      ),
+    },
+    {
+      title: 'Volumes',
+      field: 'volumes',
+      render: run => (
+        <Box whiteSpace="nowrap">
+          <Typography variant="body2">
+            <AnomalyMark anomalies={runAnomalies(run, 'relevesInserted')}>
+              {formatNumber(run.volumes.relevesInserted)}
+            </AnomalyMark>{' '}
+            inserted
+          </Typography>
+          <Typography variant="body2">
+            {formatNumber(run.volumes.relevesRejected)} rejected
+          </Typography>
+          <Typography variant="body2">
+            {formatNumber(run.volumes.mvsRefreshed)} MVs refreshed
+          </Typography>
+        </Box>
+      ),
+    },
+    {
+      title: 'Errors',
+      field: 'errors',
+      render: run =>
+        run.errors.count ? (
+          <Tooltip title={run.errors.message ?? ''}>
+            <Box maxWidth={260}>
+              <Typography variant="body2" color="error" fontWeight="bold">
+                {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
+              </Typography>
+              <Typography variant="caption" noWrap component="div">
+                {run.errors.message}
+              </Typography>
+            </Box>
+          </Tooltip>
+        ) : (
+          '—'
+        ),
+    },
+    {
+      title: 'Actions',
+      field: 'links',
+      render: run => (
+        <Box display="flex" whiteSpace="nowrap">
+          <Tooltip title="Run detail">
+            <IconButton size="small" component={Link} to={runPath(run.runId)} aria-label="Run detail">
+              <DescriptionIcon fontSize="small" />
+            </IconButton>
+          </Tooltip>
+          {access.logs && (
+            <Tooltip title="Download logs">
+              <IconButton size="small" onClick={() => onDownloadLogs(run)} aria-label="Download logs">
+                <DownloadIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          )}
+          {run.links?.dagster && (
+            <Tooltip title="Open in Dagster">
+              <IconButton
+                size="small"
+                href={run.links.dagster}
+                target="_blank"
+                rel="noopener noreferrer"
+                aria-label="Open in Dagster"
+              >
+                <OpenInNewIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          )}
+          {access.logs && run.links?.external && (
+            <Tooltip title="Open external logs">
+              <IconButton
+                size="small"
+                href={run.links.external}
+                target="_blank"
+                rel="noopener noreferrer"
+                aria-label="Open external logs"
+              >
+                <SearchIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          )}
+          {access.reprocess && (
+            <Tooltip title="Reprocess">
+              <IconButton size="small" onClick={() => onReprocess(run)} aria-label="Reprocess">
+                <ReplayIcon fontSize="small" />
+              </IconButton>
+            </Tooltip>
+          )}
+        </Box>
+      ),
+    },
+  ];
+}

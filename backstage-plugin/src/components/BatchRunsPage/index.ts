@@ -1,0 +1,1 @@
+export { BatchRunsPage } from './BatchRunsPage';

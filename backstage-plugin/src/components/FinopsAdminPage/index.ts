@@ -1,0 +1,1 @@
+export { FinopsAdminPage } from './FinopsAdminPage';

@@ -1,0 +1,1 @@
+export { ReprocessDialog } from './ReprocessDialog';

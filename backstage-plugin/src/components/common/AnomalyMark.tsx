@@ -1,0 +1,31 @@
+import { ReactNode } from 'react';
+import Box from '@mui/material/Box';
+import Tooltip from '@mui/material/Tooltip';
+import { Anomaly } from '../../api';
+import { anomalyText } from './format';
+
+/** A value shown highlighted, with the baseline it departs from in a tooltip, when it is abnormal. */
+export function AnomalyMark(props: {
+  anomalies: Anomaly[];
+  children: ReactNode;
+}) {
+  const { anomalies, children } = props;
+  if (!anomalies.length) return <>{children}</>;
+  return (
+    <Tooltip title={anomalies.map(anomalyText).join(' · ')}>
+      <Box
+        component="span"
+        data-testid="anomaly"
+        sx={{
+          bgcolor: 'warning.light',
+          color: 'warning.contrastText',
+          borderRadius: 1,
+          px: 0.5,
+          fontWeight: 'bold',
+        }}
+      >
+        {children} ⚠
+      </Box>
+    </Tooltip>
+  );
+}
