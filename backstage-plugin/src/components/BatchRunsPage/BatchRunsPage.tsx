@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import {
@@ -41,8 +42,8 @@ export function BatchRunsPage(props: { refreshMs?: number; pageSize?: number }) 
   >();
 
   const setQuery = (next: RunQuery) => setSearch(searchFromQuery(next));
-  const report = (what: string) => (error: Error) =>
-    alertApi.post({ message: `${what}: ${error.message}`, severity: 'error' });
+  const report = (what: string) => (error: unknown) =>
+    alertApi.post({ message: `${what}: ${errorMessage(error)}`, severity: 'error' });
 
   const columns = runColumns({
     access,

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useEffect, useMemo, useState } from 'react';
 import { Link } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
@@ -200,7 +201,7 @@ export function ReprocessDialog(props: {
         {busy && <LinearProgress />}
         {error && (
           <Alert severity="error" sx={{ mt: 1 }}>
-            {error.message}
+            {errorMessage(error)}
           </Alert>
         )}
         {!request && problem && (periods.length > 0 || reason) && (

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useState } from 'react';
 import { useParams } from 'react-router-dom';
 import {
@@ -66,8 +67,8 @@ export function RunDetailPage(props: { refreshMs?: number }) {
   const download = (step?: string) =>
     api
       .downloadLogs(run.runId, step ? { step } : {})
-      .then(saveFile, (error: Error) =>
-        alertApi.post({ message: `Log download failed: ${error.message}`, severity: 'error' }),
+      .then(saveFile, (error: unknown) =>
+        alertApi.post({ message: `Log download failed: ${errorMessage(error)}`, severity: 'error' }),
       );
   const failed = run.blocks.filter(b => b.status === 'FAILED').map(b => b.domain);
 
