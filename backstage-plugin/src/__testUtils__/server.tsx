@@ -35,7 +35,12 @@ export const fixtures = {
 };
 
 /** Backstage's error body, as the API writes it. */
-export function errorBody(name: string, message: string, status: number, url = '/finops/admin/runs') {
+export function errorBody(
+  name: string,
+  message: string,
+  status: number,
+  url = '/finops/admin/runs',
+) {
   return HttpResponse.json(
     {
       error: { name, message },
@@ -63,13 +68,21 @@ export function requestsTo(path: string): URL[] {
 /** The API answering with the fixtures (recorded from a `finops dev` stack); override per test. */
 export function useApiHandlers(overrides: { me?: JsonBodyType } = {}) {
   server.use(
-    http.get(`${API}/me`, () => HttpResponse.json(overrides.me ?? fixtures.meAdmin)),
+    http.get(`${API}/me`, () =>
+      HttpResponse.json(overrides.me ?? fixtures.meAdmin),
+    ),
     http.get(`${API}/runs`, () => HttpResponse.json(fixtures.runs)),
     http.get(`${API}/runs/:runId`, ({ params }) => {
-      const run = [fixtures.runFailed, fixtures.runSuccess].find(r => r.runId === params.runId);
+      const run = [fixtures.runFailed, fixtures.runSuccess].find(
+        r => r.runId === params.runId,
+      );
       return run
         ? HttpResponse.json(run)
-        : errorBody('NotFoundError', `no run with runId '${params.runId}' in Dagster`, 404);
+        : errorBody(
+            'NotFoundError',
+            `no run with runId '${params.runId}' in Dagster`,
+            404,
+          );
     }),
     http.get(`${API}/coverage`, () => HttpResponse.json(fixtures.coverage)),
   );
@@ -94,5 +107,7 @@ export function withApi(element: ReactElement) {
 /** Shows the current URL, so tests can read the filters the page wrote there. */
 export function LocationProbe() {
   const location = useLocation();
-  return <div data-testid="location">{`${location.pathname}${location.search}`}</div>;
+  return (
+    <div data-testid="location">{`${location.pathname}${location.search}`}</div>
+  );
 }

@@ -10,7 +10,11 @@ import {
   testClient,
   TOKEN,
 } from '../__testUtils__/server';
-import { attachmentName, errorMessage, runQueryParams } from './FinopsAdminClient';
+import {
+  attachmentName,
+  errorMessage,
+  runQueryParams,
+} from './FinopsAdminClient';
 
 describe('FinopsAdminClient', () => {
   registerMswTestHooks(server);
@@ -40,7 +44,21 @@ describe('FinopsAdminClient', () => {
     expect(url.origin + url.pathname).toBe(`${API}/runs`);
     expect(url.searchParams.getAll('status')).toEqual(['FAILED', 'RUNNING']);
     expect(url.searchParams.getAll('domain')).toEqual(['open', 'native']);
-    expect(Object.fromEntries(['period', 'trigger', 'from', 'to', 'q', 'anomalous', 'sort', 'cursor', 'limit'].map(k => [k, url.searchParams.get(k)]))).toEqual({
+    expect(
+      Object.fromEntries(
+        [
+          'period',
+          'trigger',
+          'from',
+          'to',
+          'q',
+          'anomalous',
+          'sort',
+          'cursor',
+          'limit',
+        ].map(k => [k, url.searchParams.get(k)]),
+      ),
+    ).toEqual({
       period: '2026-10',
       trigger: 'CRON',
       from: '2026-10-01',
@@ -58,7 +76,12 @@ describe('FinopsAdminClient', () => {
   it("throws a ResponseError carrying the server's message and error name", async () => {
     server.use(
       http.get(`${API}/runs`, () =>
-        errorBody('InputError', "period must be YYYY-MM, got '2026-13'", 400, '/finops/admin/runs?period=2026-13'),
+        errorBody(
+          'InputError',
+          "period must be YYYY-MM, got '2026-13'",
+          400,
+          '/finops/admin/runs?period=2026-13',
+        ),
       ),
     );
     const failure = await testClient()
@@ -78,23 +101,37 @@ describe('FinopsAdminClient', () => {
   it('reads a 503 and a 403 the same way', async () => {
     server.use(
       http.get(`${API}/coverage`, () =>
-        errorBody('ServiceUnavailableError', 'the read model database does not answer', 503),
+        errorBody(
+          'ServiceUnavailableError',
+          'the read model database does not answer',
+          503,
+        ),
       ),
       http.get(`${API}/reprocess/:id`, () =>
         errorBody('NotAllowedError', 'reprocess is for FinOps admins', 403),
       ),
     );
     await expect(testClient().getCoverage()).rejects.toMatchObject({
-      cause: { name: 'ServiceUnavailableError', message: 'the read model database does not answer' },
+      cause: {
+        name: 'ServiceUnavailableError',
+        message: 'the read model database does not answer',
+      },
       statusCode: 503,
     });
     await expect(testClient().getReprocess('r1')).rejects.toMatchObject({
-      cause: { name: 'NotAllowedError', message: 'reprocess is for FinOps admins' },
+      cause: {
+        name: 'NotAllowedError',
+        message: 'reprocess is for FinOps admins',
+      },
       statusCode: 403,
     });
-    expect(errorMessage(await testClient().getCoverage().catch(e => e))).toBe(
-      'the read model database does not answer',
-    );
+    expect(
+      errorMessage(
+        await testClient()
+          .getCoverage()
+          .catch(e => e),
+      ),
+    ).toBe('the read model database does not answer');
   });
 
   it('fetches a run by its encoded id, and the caller', async () => {
@@ -110,21 +147,30 @@ describe('FinopsAdminClient', () => {
     expect(new URL(requests[0].url).pathname).toBe(
       '/api/proxy/finops-admin/runs/4992ccdb-8774-40d4-96c4-19ad27423a15',
     );
-    expect((await client.getMe()).access).toEqual({ read: true, logs: true, reprocess: true });
+    expect((await client.getMe()).access).toEqual({
+      read: true,
+      logs: true,
+      reprocess: true,
+    });
   });
 
   it('downloads logs as a blob named by the server, with the token (a plain link would carry none)', async () => {
     server.use(
-      http.get(`${API}/runs/:runId/logs`, () =>
-        new HttpResponse('== events ==\nSTEP_FAILURE load_native\n', {
-          headers: {
-            'Content-Type': 'text/plain; charset=utf-8',
-            'Content-Disposition': 'attachment; filename="finops-run-4992ccdb-native.log"',
-          },
-        }),
+      http.get(
+        `${API}/runs/:runId/logs`,
+        () =>
+          new HttpResponse('== events ==\nSTEP_FAILURE load_native\n', {
+            headers: {
+              'Content-Type': 'text/plain; charset=utf-8',
+              'Content-Disposition':
+                'attachment; filename="finops-run-4992ccdb-native.log"',
+            },
+          }),
       ),
     );
-    const file = await testClient().downloadLogs('4992ccdb', { step: 'native' });
+    const file = await testClient().downloadLogs('4992ccdb', {
+      step: 'native',
+    });
     expect(file.filename).toBe('finops-run-4992ccdb-native.log');
     expect(await file.blob.text()).toContain('STEP_FAILURE load_native');
     const url = new URL(requests[0].url);
@@ -135,13 +181,16 @@ describe('FinopsAdminClient', () => {
 
   it('exports the filtered list as CSV', async () => {
     server.use(
-      http.get(`${API}/runs`, () =>
-        new HttpResponse('runId,status\r\nabc,FAILED\r\n', {
-          headers: {
-            'Content-Type': 'text/csv; charset=utf-8',
-            'Content-Disposition': 'attachment; filename="finops-runs-20261129T000000Z.csv"',
-          },
-        }),
+      http.get(
+        `${API}/runs`,
+        () =>
+          new HttpResponse('runId,status\r\nabc,FAILED\r\n', {
+            headers: {
+              'Content-Type': 'text/csv; charset=utf-8',
+              'Content-Disposition':
+                'attachment; filename="finops-runs-20261129T000000Z.csv"',
+            },
+          }),
       ),
     );
     const file = await testClient().exportRunsCsv({ status: ['FAILED'] });
@@ -160,16 +209,32 @@ describe('FinopsAdminClient', () => {
         bodies.push(body);
         if (body.dryRun) return HttpResponse.json(fixtures.dryRun);
         return HttpResponse.json(
-          { requestId: 'r1', state: 'PENDING', periods: ['2026-09'], domains: ['native'], reason: 'x', requestedBy: 'user:default/dev', createdAt: '', updatedAt: '', links: { self: '/finops/admin/reprocess/r1' } },
+          {
+            requestId: 'r1',
+            state: 'PENDING',
+            periods: ['2026-09'],
+            domains: ['native'],
+            reason: 'x',
+            requestedBy: 'user:default/dev',
+            createdAt: '',
+            updatedAt: '',
+            links: { self: '/finops/admin/reprocess/r1' },
+          },
           { status: 202 },
         );
       }),
     );
     const client = testClient();
-    const input = { periods: ['2026-09'], domains: ['native'], reason: 'native export re-issued' };
+    const input = {
+      periods: ['2026-09'],
+      domains: ['native'],
+      reason: 'native export re-issued',
+    };
     const preview = await client.previewReprocess(input);
     expect(preview.totals.failingPairs).toBe(1);
-    const request = await client.requestReprocess(input, { idempotencyKey: 'key-1' });
+    const request = await client.requestReprocess(input, {
+      idempotencyKey: 'key-1',
+    });
     expect(request.state).toBe('PENDING');
     expect(bodies).toEqual([
       { ...input, dryRun: true },
@@ -182,10 +247,12 @@ describe('FinopsAdminClient', () => {
 
   it('names query parameters as the API does and leaves unset filters out', () => {
     expect(runQueryParams({}).toString()).toBe('');
-    expect(runQueryParams({ anomalous: false, domain: ['open'] }).toString()).toBe(
-      'domain=open&anomalous=false',
-    );
+    expect(
+      runQueryParams({ anomalous: false, domain: ['open'] }).toString(),
+    ).toBe('domain=open&anomalous=false');
     expect(attachmentName(null, 'x.log')).toBe('x.log');
-    expect(attachmentName('attachment; filename="a b.log"', 'x.log')).toBe('a b.log');
+    expect(attachmentName('attachment; filename="a b.log"', 'x.log')).toBe(
+      'a b.log',
+    );
   });
 });

@@ -34,7 +34,8 @@ export function runQueryParams(query: RunQuery): URLSearchParams {
 
 /** What a failure says to a person: the server's own message when it sent Backstage's error body. */
 export function errorMessage(error: unknown): string {
-  if (ResponseError.is(error) && error.cause?.message) return error.cause.message;
+  if (ResponseError.is(error) && error.cause?.message)
+    return error.cause.message;
   return error instanceof Error ? error.message : String(error);
 }
 
