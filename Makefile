@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint typecheck bench clean browser promtool
+.PHONY: dev test lint typecheck bench clean browser promtool plugin-check plugin-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy finops_pipeline finops_admin_plugin finops_cli
 
+# The Backstage plugin (backstage-plugin/): npm ci, tsc, lint, jest, build. Needs Node.js >= 20.19.
+plugin-check:
+	backstage-plugin/scripts/check.sh
+
+# Only the plugin's jest suites (after plugin-check has installed node_modules).
+plugin-test:
+	cd backstage-plugin && CI=true npx backstage-cli package test --ci --watchAll=false
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types

@@ -1,4 +1,7 @@
-import { convertLegacyRouteRefs, convertLegacyRouteRef } from '@backstage/core-compat-api';
+import {
+  convertLegacyRouteRefs,
+  convertLegacyRouteRef,
+} from '@backstage/core-compat-api';
 import {
   ApiBlueprint,
   createFrontendPlugin,

@@ -32,6 +32,13 @@ export function runQueryParams(query: RunQuery): URLSearchParams {
   return params;
 }
 
+/** What a failure says to a person: the server's own message when it sent Backstage's error body. */
+export function errorMessage(error: unknown): string {
+  if (ResponseError.is(error) && error.cause?.message)
+    return error.cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** The file name a `Content-Disposition: attachment; filename="..."` header gives. */
 export function attachmentName(
   header: string | null,

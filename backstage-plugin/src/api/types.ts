@@ -6,21 +6,11 @@
 
 /** @public */
 export type RunStatus =
-  | 'QUEUED'
-  | 'RUNNING'
-  | 'SUCCESS'
-  | 'FAILED'
-  | 'CANCELED'
-  | 'UNKNOWN';
+  'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELED' | 'UNKNOWN';
 
 /** @public */
 export type BlockStatus =
-  | 'NOT_SELECTED'
-  | 'PENDING'
-  | 'RUNNING'
-  | 'SUCCESS'
-  | 'FAILED'
-  | 'SKIPPED';
+  'NOT_SELECTED' | 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'SKIPPED';
 
 /** @public */
 export type Trigger = 'CRON' | 'MANUAL';

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import {
@@ -20,7 +21,10 @@ import { queryFromSearch, searchFromQuery } from './filters';
 import { RunFilters } from './RunFilters';
 
 /** Failed domains of a run (all its domains when none failed), for a pre-filled reprocess. */
-export function failedDomains(statuses: Record<string, string>, domains: string[]): string[] {
+export function failedDomains(
+  statuses: Record<string, string>,
+  domains: string[],
+): string[] {
   const failed = Object.entries(statuses)
     .filter(([, status]) => status === 'FAILED')
     .map(([domain]) => domain);
@@ -28,7 +32,10 @@ export function failedDomains(statuses: Record<string, string>, domains: string[
 }
 
 /** Batch Runs: every run, filtered and sorted from the URL, paged by cursor. */
-export function BatchRunsPage(props: { refreshMs?: number; pageSize?: number }) {
+export function BatchRunsPage(props: {
+  refreshMs?: number;
+  pageSize?: number;
+}) {
   const api = useApi(finopsAdminApiRef);
   const alertApi = useApi(alertApiRef);
   const paths = usePluginPaths();
@@ -41,8 +48,11 @@ export function BatchRunsPage(props: { refreshMs?: number; pageSize?: number }) 
   >();
 
   const setQuery = (next: RunQuery) => setSearch(searchFromQuery(next));
-  const report = (what: string) => (error: Error) =>
-    alertApi.post({ message: `${what}: ${error.message}`, severity: 'error' });
+  const report = (what: string) => (error: unknown) =>
+    alertApi.post({
+      message: `${what}: ${errorMessage(error)}`,
+      severity: 'error',
+    });
 
   const columns = runColumns({
     access,
@@ -80,7 +90,11 @@ export function BatchRunsPage(props: { refreshMs?: number; pageSize?: number }) 
           </Button>
         )}
         {runs.active && (
-          <Typography variant="caption" color="text.secondary" alignSelf="center">
+          <Typography
+            variant="caption"
+            color="text.secondary"
+            alignSelf="center"
+          >
             Runs in progress: refreshing every few seconds
           </Typography>
         )}
@@ -106,9 +120,19 @@ export function BatchRunsPage(props: { refreshMs?: number; pageSize?: number }) 
               </Box>
             }
           />
-          <Box display="flex" justifyContent="flex-end" alignItems="center" gap={1} mt={1}>
+          <Box
+            display="flex"
+            justifyContent="flex-end"
+            alignItems="center"
+            gap={1}
+            mt={1}
+          >
             <Typography variant="body2">Page {runs.pageNumber}</Typography>
-            <Button size="small" disabled={!runs.hasPrevious} onClick={runs.previous}>
+            <Button
+              size="small"
+              disabled={!runs.hasPrevious}
+              onClick={runs.previous}
+            >
               Previous
             </Button>
             <Button size="small" disabled={!runs.hasNext} onClick={runs.next}>

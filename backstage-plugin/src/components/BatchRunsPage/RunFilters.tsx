@@ -33,7 +33,8 @@ export function RunFilters(props: {
   onChange: (query: RunQuery) => void;
 }) {
   const { query, onChange } = props;
-  const set = (patch: Partial<RunQuery>) => onChange(compact({ ...query, ...patch }));
+  const set = (patch: Partial<RunQuery>) =>
+    onChange(compact({ ...query, ...patch }));
   const [q, setQ] = useState(query.q ?? '');
   useEffect(() => setQ(query.q ?? ''), [query.q]);
   useEffect(() => {
@@ -43,7 +44,14 @@ export function RunFilters(props: {
   }); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
-    <Box display="flex" flexWrap="wrap" gap={2} alignItems="center" mb={2} data-testid="run-filters">
+    <Box
+      display="flex"
+      flexWrap="wrap"
+      gap={2}
+      alignItems="center"
+      mb={2}
+      data-testid="run-filters"
+    >
       <FormControl size="small" sx={{ minWidth: 160 }}>
         <InputLabel id="finops-status-label">Status</InputLabel>
         <Select
@@ -53,7 +61,11 @@ export function RunFilters(props: {
           value={query.status ?? []}
           onChange={e => {
             const value = e.target.value;
-            set({ status: (typeof value === 'string' ? value.split(',') : value) as RunStatus[] });
+            set({
+              status: (typeof value === 'string'
+                ? value.split(',')
+                : value) as RunStatus[],
+            });
           }}
           renderValue={selected => (selected as string[]).join(', ')}
           inputProps={{ 'data-testid': 'filter-status' }}
@@ -83,9 +95,13 @@ export function RunFilters(props: {
           value={query.domain ?? []}
           onChange={e => {
             const value = e.target.value;
-            set({ domain: typeof value === 'string' ? value.split(',') : value });
+            set({
+              domain: typeof value === 'string' ? value.split(',') : value,
+            });
           }}
-          renderValue={selected => (selected as string[]).map(domainLabel).join(', ')}
+          renderValue={selected =>
+            (selected as string[]).map(domainLabel).join(', ')
+          }
         >
           {DOMAINS.map(domain => (
             <MenuItem key={domain} value={domain}>
@@ -100,7 +116,11 @@ export function RunFilters(props: {
           labelId="finops-trigger-label"
           label="Trigger"
           value={query.trigger ?? ''}
-          onChange={e => set({ trigger: (e.target.value || undefined) as Trigger | undefined })}
+          onChange={e =>
+            set({
+              trigger: (e.target.value || undefined) as Trigger | undefined,
+            })
+          }
         >
           <MenuItem value="">Any</MenuItem>
           <MenuItem value="CRON">CRON</MenuItem>
@@ -141,7 +161,9 @@ export function RunFilters(props: {
         control={
           <Checkbox
             checked={query.anomalous === true}
-            onChange={e => set({ anomalous: e.target.checked ? true : undefined })}
+            onChange={e =>
+              set({ anomalous: e.target.checked ? true : undefined })
+            }
           />
         }
       />
@@ -152,7 +174,12 @@ export function RunFilters(props: {
           label="Sort"
           value={query.sort ?? '-startTime'}
           onChange={e =>
-            set({ sort: e.target.value === '-startTime' ? undefined : (e.target.value as RunSort) })
+            set({
+              sort:
+                e.target.value === '-startTime'
+                  ? undefined
+                  : (e.target.value as RunSort),
+            })
           }
         >
           {RUN_SORTS.map(sort => (

@@ -30,7 +30,9 @@ const runAnomalies = (run: RunSummary, metric: string) =>
   (run.anomalies ?? []).filter(a => a.metric === metric);
 
 /** The Batch Runs table's columns. */
-export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[] {
+export function runColumns(
+  options: RunColumnsOptions,
+): TableColumn<RunSummary>[] {
   const { access, runPath, onDownloadLogs, onReprocess } = options;
   return [
     {
@@ -51,7 +53,11 @@ export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[
           <Link to={runPath(run.runId)} title={run.runId}>
             <code>{shortId(run.runId)}</code>
           </Link>
-          <CopyTextButton text={run.runId} tooltipText="Run id copied" aria-label="Copy run id" />
+          <CopyTextButton
+            text={run.runId}
+            tooltipText="Run id copied"
+            aria-label="Copy run id"
+          />
         </Box>
       ),
     },
@@ -91,7 +97,11 @@ export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[
       render: run => (
         <Box display="flex" flexWrap="wrap" maxWidth={220}>
           {DOMAINS.filter(d => d in run.domainStatuses).map(domain => (
-            <DomainChip key={domain} domain={domain} status={run.domainStatuses[domain]} />
+            <DomainChip
+              key={domain}
+              domain={domain}
+              status={run.domainStatuses[domain]}
+            />
           ))}
         </Box>
       ),
@@ -141,13 +151,22 @@ export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[
       render: run => (
         <Box display="flex" whiteSpace="nowrap">
           <Tooltip title="Run detail">
-            <IconButton size="small" component={Link} to={runPath(run.runId)} aria-label="Run detail">
+            <IconButton
+              size="small"
+              component={Link}
+              to={runPath(run.runId)}
+              aria-label="Run detail"
+            >
               <DescriptionIcon fontSize="small" />
             </IconButton>
           </Tooltip>
           {access.logs && (
             <Tooltip title="Download logs">
-              <IconButton size="small" onClick={() => onDownloadLogs(run)} aria-label="Download logs">
+              <IconButton
+                size="small"
+                onClick={() => onDownloadLogs(run)}
+                aria-label="Download logs"
+              >
                 <DownloadIcon fontSize="small" />
               </IconButton>
             </Tooltip>
@@ -180,7 +199,11 @@ export function runColumns(options: RunColumnsOptions): TableColumn<RunSummary>[
           )}
           {access.reprocess && (
             <Tooltip title="Reprocess">
-              <IconButton size="small" onClick={() => onReprocess(run)} aria-label="Reprocess">
+              <IconButton
+                size="small"
+                onClick={() => onReprocess(run)}
+                aria-label="Reprocess"
+              >
                 <ReplayIcon fontSize="small" />
               </IconButton>
             </Tooltip>

@@ -14,11 +14,20 @@ import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
 import { CoverageCell, finopsAdminApiRef } from '../../api';
 import { usePluginPaths } from '../../hooks/useBasePath';
-import { domainLabel, formatAge, formatNumber, formatTime, shortId } from '../common/format';
+import {
+  domainLabel,
+  formatAge,
+  formatNumber,
+  formatTime,
+  shortId,
+} from '../common/format';
 
 type CoverageRow = { period: string; cells: Record<string, CoverageCell> };
 
-function Cell(props: { cell?: CoverageCell; runPath: (runId: string) => string }) {
+function Cell(props: {
+  cell?: CoverageCell;
+  runPath: (runId: string) => string;
+}) {
   const { cell, runPath } = props;
   if (!cell || !cell.lastLoad) {
     return (
@@ -35,7 +44,11 @@ function Cell(props: { cell?: CoverageCell; runPath: (runId: string) => string }
       ) : (
         <StatusOK>{formatAge(cell.ageSeconds)}</StatusOK>
       )}
-      <Typography variant="caption" component="div" title={formatTime(load.time)}>
+      <Typography
+        variant="caption"
+        component="div"
+        title={formatTime(load.time)}
+      >
         <Link to={runPath(load.runId)}>{shortId(load.runId)}</Link> ·{' '}
         {formatNumber(load.relevesInserted)} relevés
       </Typography>
@@ -62,7 +75,9 @@ export function CoveragePage() {
     ...value.domains.map(domain => ({
       title: domainLabel(domain),
       field: domain,
-      render: (row: CoverageRow) => <Cell cell={row.cells[domain]} runPath={paths.run} />,
+      render: (row: CoverageRow) => (
+        <Cell cell={row.cells[domain]} runPath={paths.run} />
+      ),
     })),
   ];
   const hours = Math.round(value.staleAfterSeconds / 3600);
@@ -70,7 +85,12 @@ export function CoveragePage() {
     <Table<CoverageRow>
       title="Coverage"
       subtitle={`Last successful load per month and domain; the current month and N-1 are stale after ${hours} h without a load`}
-      options={{ paging: false, search: false, sorting: false, padding: 'dense' }}
+      options={{
+        paging: false,
+        search: false,
+        sorting: false,
+        padding: 'dense',
+      }}
       columns={columns}
       data={rows}
     />

@@ -19,7 +19,9 @@ function Layout() {
   const location = useLocation();
   const navigate = useNavigate();
   const { caller } = useCaller();
-  const onCoverage = location.pathname.replace(/\/+$/, '').endsWith('/coverage');
+  const onCoverage = location.pathname
+    .replace(/\/+$/, '')
+    .endsWith('/coverage');
   const tabs = [
     { id: 'runs', label: 'Batch Runs' },
     { id: 'coverage', label: 'Coverage' },
@@ -33,7 +35,9 @@ function Layout() {
       <HeaderTabs
         tabs={tabs}
         selectedIndex={onCoverage ? 1 : 0}
-        onChange={index => navigate(index === 1 ? paths.coverage() : paths.runs())}
+        onChange={index =>
+          navigate(index === 1 ? paths.coverage() : paths.runs())
+        }
       />
       <Content>
         {caller?.devMode && (

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useEffect, useMemo, useState } from 'react';
 import { Link } from '@backstage/core-components';
 import { useApi } from '@backstage/core-plugin-api';
@@ -84,7 +85,11 @@ export function ReprocessDialog(props: {
   const [request, setRequest] = useState<ReprocessRequest | undefined>();
 
   const input = useMemo(
-    () => ({ periods: [...periods].sort().reverse(), domains, reason: reason.trim() }),
+    () => ({
+      periods: [...periods].sort().reverse(),
+      domains,
+      reason: reason.trim(),
+    }),
     [periods, domains, reason],
   );
   const inputKey = JSON.stringify(input);
@@ -142,7 +147,13 @@ export function ReprocessDialog(props: {
         ) : (
           <>
             <FormLabel component="legend">Periods</FormLabel>
-            <Box display="flex" flexWrap="wrap" alignItems="center" gap={1} my={1}>
+            <Box
+              display="flex"
+              flexWrap="wrap"
+              alignItems="center"
+              gap={1}
+              my={1}
+            >
               {periods.map(period => (
                 <Chip
                   key={period}
@@ -159,7 +170,11 @@ export function ReprocessDialog(props: {
                 onChange={e => setMonth(e.target.value)}
                 inputProps={{ 'aria-label': 'Add a period' }}
               />
-              <Button size="small" onClick={addMonth} disabled={!PERIOD.test(month)}>
+              <Button
+                size="small"
+                onClick={addMonth}
+                disabled={!PERIOD.test(month)}
+              >
                 Add
               </Button>
             </Box>
@@ -175,7 +190,9 @@ export function ReprocessDialog(props: {
                       onChange={e =>
                         setDomains(
                           e.target.checked
-                            ? DOMAINS.filter(d => d === domain || domains.includes(d))
+                            ? DOMAINS.filter(
+                                d => d === domain || domains.includes(d),
+                              )
                             : domains.filter(d => d !== domain),
                         )
                       }
@@ -200,7 +217,7 @@ export function ReprocessDialog(props: {
         {busy && <LinearProgress />}
         {error && (
           <Alert severity="error" sx={{ mt: 1 }}>
-            {error.message}
+            {errorMessage(error)}
           </Alert>
         )}
         {!request && problem && (periods.length > 0 || reason) && (
@@ -262,8 +279,12 @@ function DryRunPreview(props: { result: DryRunResult }) {
               <TableCell>{pair.period}</TableCell>
               <TableCell>{domainLabel(pair.domain)}</TableCell>
               <TableCell>{pair.outcome}</TableCell>
-              <TableCell align="right">{formatNumber(pair.rowsToDelete)}</TableCell>
-              <TableCell align="right">{formatNumber(pair.rowsToInsert)}</TableCell>
+              <TableCell align="right">
+                {formatNumber(pair.rowsToDelete)}
+              </TableCell>
+              <TableCell align="right">
+                {formatNumber(pair.rowsToInsert)}
+              </TableCell>
               <TableCell align="right">
                 {formatNumber(pair.landing.rowsRejected)}
               </TableCell>

@@ -46,7 +46,9 @@ export function DomainBlockCard(props: {
           <AnomalyMark anomalies={of('durationSeconds')}>
             {formatDuration(block.durationSeconds)}
           </AnomalyMark>
-          {block.attempts && block.attempts > 1 ? ` · ${block.attempts} attempts` : ''}
+          {block.attempts && block.attempts > 1
+            ? ` · ${block.attempts} attempts`
+            : ''}
         </Typography>
         <Typography variant="body2" mt={1}>
           {formatNumber(block.volumes.rowsRead)} rows read ·{' '}
@@ -62,7 +64,9 @@ export function DomainBlockCard(props: {
         {rejectedByReason.length > 0 && (
           <Typography variant="body2" color="text.secondary">
             Rejected by reason:{' '}
-            {rejectedByReason.map(([reason, count]) => `${reason} ${formatNumber(count)}`).join(', ')}
+            {rejectedByReason
+              .map(([reason, count]) => `${reason} ${formatNumber(count)}`)
+              .join(', ')}
           </Typography>
         )}
         {(block.periods ?? []).length > 0 && (
@@ -81,11 +85,21 @@ export function DomainBlockCard(props: {
               {(block.periods ?? []).map(p => (
                 <TableRow key={p.period}>
                   <TableCell>{p.period}</TableCell>
-                  <TableCell align="right">{formatNumber(p.rowsRead)}</TableCell>
-                  <TableCell align="right">{formatNumber(p.relevesInserted)}</TableCell>
-                  <TableCell align="right">{formatNumber(p.relevesDeleted)}</TableCell>
-                  <TableCell align="right">{formatNumber(p.relevesRejected)}</TableCell>
-                  <TableCell align="right">{formatCost(p.billedCost)}</TableCell>
+                  <TableCell align="right">
+                    {formatNumber(p.rowsRead)}
+                  </TableCell>
+                  <TableCell align="right">
+                    {formatNumber(p.relevesInserted)}
+                  </TableCell>
+                  <TableCell align="right">
+                    {formatNumber(p.relevesDeleted)}
+                  </TableCell>
+                  <TableCell align="right">
+                    {formatNumber(p.relevesRejected)}
+                  </TableCell>
+                  <TableCell align="right">
+                    {formatCost(p.billedCost)}
+                  </TableCell>
                 </TableRow>
               ))}
             </TableBody>
@@ -96,14 +110,20 @@ export function DomainBlockCard(props: {
             <strong>{error.kind}</strong>: {error.message}
           </Alert>
         ))}
-        {block.quality && block.quality.length > 0 && <QualityTable quality={block.quality} />}
+        {block.quality && block.quality.length > 0 && (
+          <QualityTable quality={block.quality} />
+        )}
         {canReadLogs && (
           <Box display="flex" gap={1} mt={1}>
             <Button size="small" onClick={() => onDownloadLogs(block.domain)}>
               Download {domainLabel(block.domain)} logs
             </Button>
             {block.links?.external && (
-              <Link to={block.links.external} target="_blank" rel="noopener noreferrer">
+              <Link
+                to={block.links.external}
+                target="_blank"
+                rel="noopener noreferrer"
+              >
                 External logs
               </Link>
             )}

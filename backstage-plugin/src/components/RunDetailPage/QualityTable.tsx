@@ -52,9 +52,13 @@ export function QualityTable(props: { quality: BlockQuality[] }) {
                             color="text.secondary"
                           >
                             {s.file}
-                            {s.line !== null && s.line !== undefined ? `:${s.line}` : ''}
+                            {s.line !== null && s.line !== undefined
+                              ? `:${s.line}`
+                              : ''}
                             {s.column ? ` ${s.column}` : ''}
-                            {s.value !== null && s.value !== undefined ? ` = ${s.value}` : ''}
+                            {s.value !== null && s.value !== undefined
+                              ? ` = ${s.value}`
+                              : ''}
                           </Typography>
                         ))}
                       </Box>
@@ -71,10 +75,16 @@ export function QualityTable(props: { quality: BlockQuality[] }) {
               </TableCell>
               <TableCell align="right">
                 {formatCost(q.unassignedCost)}
-                {q.unassignedRows ? ` (${formatNumber(q.unassignedRows)} rows)` : ''}
+                {q.unassignedRows
+                  ? ` (${formatNumber(q.unassignedRows)} rows)`
+                  : ''}
               </TableCell>
               <TableCell>
-                {q.gate ? <Chip size="small" color="error" label={`gate: ${q.gate}`} /> : 'passed'}
+                {q.gate ? (
+                  <Chip size="small" color="error" label={`gate: ${q.gate}`} />
+                ) : (
+                  'passed'
+                )}
               </TableCell>
             </TableRow>
           ))}

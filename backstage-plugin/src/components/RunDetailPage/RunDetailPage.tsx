@@ -1,3 +1,4 @@
+import { errorMessage } from '../../api/FinopsAdminClient';
 import { useState } from 'react';
 import { useParams } from 'react-router-dom';
 import {
@@ -57,7 +58,7 @@ export function RunDetailPage(props: { refreshMs?: number }) {
     () => {
       if (!state.loading) state.retry();
     },
-    active ? props.refreshMs ?? 5000 : null,
+    active ? (props.refreshMs ?? 5000) : null,
   );
 
   if (state.error) return <ResponseErrorPanel error={state.error} />;
@@ -66,10 +67,15 @@ export function RunDetailPage(props: { refreshMs?: number }) {
   const download = (step?: string) =>
     api
       .downloadLogs(run.runId, step ? { step } : {})
-      .then(saveFile, (error: Error) =>
-        alertApi.post({ message: `Log download failed: ${error.message}`, severity: 'error' }),
+      .then(saveFile, (error: unknown) =>
+        alertApi.post({
+          message: `Log download failed: ${errorMessage(error)}`,
+          severity: 'error',
+        }),
       );
-  const failed = run.blocks.filter(b => b.status === 'FAILED').map(b => b.domain);
+  const failed = run.blocks
+    .filter(b => b.status === 'FAILED')
+    .map(b => b.domain);
 
   return (
     <Grid container spacing={3}>
@@ -124,7 +130,8 @@ export function RunDetailPage(props: { refreshMs?: number }) {
 
 function RunSummaryCard(props: { run: RunDetail }) {
   const { run } = props;
-  const of = (metric: string) => (run.anomalies ?? []).filter(a => a.metric === metric);
+  const of = (metric: string) =>
+    (run.anomalies ?? []).filter(a => a.metric === metric);
   const metadata: Record<string, unknown> = {
     status: (
       <StatusBadge
@@ -160,10 +167,13 @@ function RunSummaryCard(props: { run: RunDetail }) {
         ))}
       </Box>
     ),
-    errors: run.errors.count ? `${run.errors.count}: ${run.errors.message ?? ''}` : 'none',
+    errors: run.errors.count
+      ? `${run.errors.count}: ${run.errors.message ?? ''}`
+      : 'none',
   };
   if (run.reason) metadata.reason = run.reason;
-  if (run.reprocessRequestId) metadata['reprocess request'] = run.reprocessRequestId;
+  if (run.reprocessRequestId)
+    metadata['reprocess request'] = run.reprocessRequestId;
   return (
     <InfoCard title={`Run ${shortId(run.runId)}`}>
       <StructuredMetadataTable metadata={metadata} />
@@ -201,7 +211,9 @@ function LogsCard(props: {
       </Box>
       {excerpt && (
         <Box mt={2}>
-          <Typography variant="subtitle2">Failing step: {excerpt.stepKey}</Typography>
+          <Typography variant="subtitle2">
+            Failing step: {excerpt.stepKey}
+          </Typography>
           <Box height={280} data-testid="failure-excerpt">
             <LogViewer text={excerpt.lines.join('\n')} />
           </Box>
@@ -244,7 +256,9 @@ function AggregatesCard(props: { run: RunDetail }) {
                   <StatusBadge status={mv.status} />
                 </TableCell>
                 <TableCell>{formatTime(mv.refreshedAt)}</TableCell>
-                <TableCell align="right">{formatDuration(mv.durationSeconds)}</TableCell>
+                <TableCell align="right">
+                  {formatDuration(mv.durationSeconds)}
+                </TableCell>
                 <TableCell align="right">{formatNumber(mv.rowCount)}</TableCell>
               </TableRow>
             ))}

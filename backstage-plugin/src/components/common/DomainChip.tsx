@@ -23,7 +23,9 @@ export function DomainChip(props: { domain: string; status: BlockStatus }) {
     <Tooltip title={`${label}: ${status}`}>
       <Chip
         size="small"
-        label={status === 'SUCCESS' ? label : `${label} · ${status.toLowerCase()}`}
+        label={
+          status === 'SUCCESS' ? label : `${label} · ${status.toLowerCase()}`
+        }
         color={COLORS[status] ?? 'default'}
         variant={status === 'NOT_SELECTED' ? 'outlined' : 'filled'}
         data-status={status}

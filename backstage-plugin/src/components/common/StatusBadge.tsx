@@ -27,7 +27,12 @@ export function StatusBadge(props: {
       break;
     case 'RUNNING':
       badge = (
-        <Box component="span" display="inline-flex" alignItems="center" gap={0.5}>
+        <Box
+          component="span"
+          display="inline-flex"
+          alignItems="center"
+          gap={0.5}
+        >
           <StatusRunning>RUNNING</StatusRunning>
           <CircularProgress size={12} aria-label="in progress" />
         </Box>
