@@ -36,7 +36,7 @@ promtool:
 	    exit 1; \
 	  fi; }
 
-test: $(STAMP) browser promtool lint typecheck
+test: $(STAMP) browser promtool lint typecheck plugin-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
