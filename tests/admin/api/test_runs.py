@@ -95,6 +95,10 @@ def test_list_default_order_and_fields(client: TestClient, finops_history: Histo
     assert body["totalItems"] == len(finops_history.order) and body["pageInfo"]["nextCursor"] is None
     # Newest first; every run was created after the previous one.
     assert names(finops_history, body) == list(reversed(finops_history.order))
+    # The list serves the read model's stored documents as they are: each must be a RunResponse,
+    # and dump back to exactly what was served.
+    page = RunCollectionResponse.model_validate(body)
+    assert page.model_dump(by_alias=True, mode="json", exclude={"total_items"})["items"] == body["items"]
     for item in body["items"]:
         run_id = item["runId"]
         record = finops_history.instance.get_run_record_by_id(run_id)
