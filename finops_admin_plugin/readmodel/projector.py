@@ -22,8 +22,8 @@ from dagster import RunRecord
 
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import map_run_detail
+from finops_admin_plugin.readmodel.database import Projected, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
-from finops_admin_plugin.readmodel.store import Projected, ReadModel, ReadModelUnavailable
 
 __all__ = ["LOOKBACK_SECONDS", "Projector"]
 
