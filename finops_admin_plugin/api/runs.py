@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import sqlalchemy.exc
 from dagster import RunRecord
@@ -22,11 +22,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from finops_admin_plugin.auth import Caller, ReaderDep
 from finops_admin_plugin.auth.roles import can_administer
-from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError, shown
 from finops_admin_plugin.links import run_links, with_links
 from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import map_run_detail
-from finops_admin_plugin.models import LogExcerpt, RunCollectionResponse, RunDetailResponse
+from finops_admin_plugin.models import LogExcerpt, RunCollectionResponse, RunDetailResponse, RunStatus
 from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
 from finops_admin_plugin.resources import AdminResources, ResourcesDep
 from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
@@ -36,7 +36,7 @@ __all__ = ["RunDep", "RunFiltersDep", "RunIdDep", "get_run", "get_run_filters", 
 
 router = APIRouter(tags=["runs"])
 
-RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN")
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TRIGGERS = (TRIGGER_CRON, TRIGGER_MANUAL)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RUN_ID_SEARCH = re.compile(r"^[0-9A-Fa-f-]{1,36}$")
@@ -49,16 +49,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _shown(value: str, limit: int = 80) -> str:
-    """A user value quoted for an error message, cut when very long."""
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
 def _values(param: str, raw: list[str]) -> list[str]:
     """Repeatable parameter values; `a,b` counts as two values."""
     values = [part.strip() for item in raw for part in item.split(",")]
     if any(not v for v in values):
-        raise InputError(f"{param}: empty value in {_shown(','.join(raw))}")
+        raise InputError(f"{param}: empty value in {shown(','.join(raw))}")
     return values
 
 
@@ -67,7 +62,7 @@ def _enum(param: str, raw: list[str], allowed: tuple[str, ...], *, upper: bool) 
     for value in _values(param, raw):
         normalized = value.upper() if upper else value.lower()
         if normalized not in allowed:
-            raise InputError(f"{param}: unknown value {_shown(value)}; expected any of {', '.join(allowed)}")
+            raise InputError(f"{param}: unknown value {shown(value)}; expected any of {', '.join(allowed)}")
         chosen.append(normalized)
     return tuple(dict.fromkeys(chosen))
 
@@ -79,7 +74,7 @@ def _instant(param: str, value: str, *, upper_bound: bool) -> datetime:
     """
     text = value.strip()
     problem = (
-        f"{param} must be an ISO date (2026-11-01) or datetime (2026-11-01T06:00:00Z), got {_shown(value)}"
+        f"{param} must be an ISO date (2026-11-01) or datetime (2026-11-01T06:00:00Z), got {shown(value)}"
     )
     if len(text) > 40:
         raise InputError(problem)
@@ -119,17 +114,17 @@ async def get_run_filters(
         try:
             parse_period(value)
         except PeriodError as exc:
-            raise InputError(f"period must be YYYY-MM, got {_shown(value)}") from exc
+            raise InputError(f"period must be YYYY-MM, got {shown(value)}") from exc
         periods.append(value)
     triggers = _enum("trigger", [trigger], TRIGGERS, upper=True) if trigger is not None else ()
     if sort not in SORTS:
-        raise InputError(f"sort must be one of {', '.join(SORTS)}; got {_shown(sort)}")
+        raise InputError(f"sort must be one of {', '.join(SORTS)}; got {shown(sort)}")
     start_from = _instant("from", from_, upper_bound=False) if from_ is not None else None
     start_before = _instant("to", to, upper_bound=True) if to is not None else None
     if start_from is not None and start_before is not None and start_from >= start_before:
-        raise InputError(f"from ({_shown(from_ or '')}) is after to ({_shown(to or '')})")
+        raise InputError(f"from ({shown(from_ or '')}) is after to ({shown(to or '')})")
     if q is not None and not _RUN_ID_SEARCH.match(q.strip()):
-        raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {_shown(q)}")
+        raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {shown(q)}")
     return RunFilters(
         statuses=_enum("status", status, RUN_STATUSES, upper=True),
         periods=tuple(dict.fromkeys(periods)),
@@ -224,7 +219,7 @@ def list_runs(
             try:
                 after = resources.store.cursor_key().decode(cursor, filters)
             except CursorError as exc:
-                raise InputError(f"cursor is not valid: {exc}; got {_shown(cursor, 40)}") from None
+                raise InputError(f"cursor is not valid: {exc}; got {shown(cursor, 40)}") from None
         page = resources.store.page(filters, limit, after)
     except ReadModelUnavailable as exc:
         raise ServiceUnavailableError(str(exc)) from None
@@ -245,7 +240,7 @@ def list_runs(
 
 def _checked_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
-        raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {_shown(run_id)}")
+        raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {shown(run_id)}")
     return run_id
 
 
@@ -253,11 +248,11 @@ def _finops_record(resources: AdminResources, run_id: str) -> RunRecord:
     """The Dagster record of a FinOps run; NotFoundError for an unknown run or another job's."""
     record = resources.source.run_record(run_id)
     if record is None:
-        raise NotFoundError(f"no run with runId {_shown(run_id)} in Dagster")
+        raise NotFoundError(f"no run with runId {shown(run_id)} in Dagster")
     job_name = record.dagster_run.job_name
     if job_name != JOB_NAME:
         raise NotFoundError(
-            f"runId {_shown(run_id)} is a run of Dagster job {job_name!r}, "
+            f"runId {shown(run_id)} is a run of Dagster job {job_name!r}, "
             f"not of the FinOps batch ({JOB_NAME})"
         )
     return record
