@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Final
 
@@ -57,7 +58,8 @@ class Leadership:
                     self.database_url,
                     autocommit=True,
                     connect_timeout=3,
-                    application_name=f"{self.name} leader election"[:63],
+                    # The pid tells operators (and tests) which process leads, from pg_stat_activity.
+                    application_name=f"{self.name} leader {os.getpid()}"[:63],
                     # A dead peer (or network) is noticed within about 15 s on an idle session.
                     keepalives=1,
                     keepalives_idle=5,
