@@ -2,6 +2,7 @@
 
 import json
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from dagster import (
@@ -18,18 +19,20 @@ from dagster import (
 )
 
 from finops_pipeline.constants import ASSET_KEY_PREFIX, DOMAIN_LABELS, DOMAINS, load_step_key
-from finops_pipeline.landing.focus import FocusFileError
-from finops_pipeline.landing.store import LandingFolderMissing
+from finops_pipeline.landing.focus import plain_decimal
 from finops_pipeline.resources import LandingResource, WarehouseResource
-from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad
+from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
 __all__ = ["LOAD_OPS", "build_load_op", "load_metadata"]
 
-_EXPECTED_ERRORS = (LandingFolderMissing, LoadConflict, FocusFileError)
-
 
 def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
-    """The output metadata of a domain load (names fixed by the admin contract)."""
+    """The output metadata of a domain load (names fixed by the admin contract).
+
+    `loaded` holds every period the op attempted, failed ones included (their
+    `quality.gate` says why; they inserted and deleted nothing). `billed_cost` is
+    the exact decimal sum of the committed rows' BilledCost, as text.
+    """
     rejected: Counter[str] = Counter()
     for item in loaded:
         rejected.update(item.rejected)
@@ -39,10 +42,11 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
             "releves_inserted": item.inserted,
             "releves_deleted": item.deleted,
             "releves_rejected": item.rejected_total,
-            "billed_cost": round(item.billed_cost, 2),
+            "billed_cost": plain_decimal(item.billed_cost),
             "rejected_by_reason": dict(sorted(item.rejected.items())),
             "files": len(item.files),
             "seconds": round(item.seconds, 3),
+            "quality": item.quality.as_metadata(),
         }
         for item in loaded
     }
@@ -51,7 +55,7 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         "releves_inserted": MetadataValue.int(sum(i.inserted for i in loaded)),
         "releves_deleted": MetadataValue.int(sum(i.deleted for i in loaded)),
         "releves_rejected": MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        "billed_cost": MetadataValue.float(float(round(sum(i.billed_cost for i in loaded), 2))),
+        "billed_cost": MetadataValue.text(plain_decimal(sum((i.billed_cost for i in loaded), Decimal(0)))),
         "periods": MetadataValue.json(per_period),
         "rejected_by_reason": MetadataValue.json(dict(sorted(rejected.items()))),
     }
@@ -79,8 +83,15 @@ def build_load_op(domain: str) -> OpDefinition:
         failures: list[str] = []
         for period in plan["periods"]:
             try:
-                result = warehouse.load_period(store, domain, period, context.run_id)
-            except _EXPECTED_ERRORS as exc:
+                result = warehouse.load_period(
+                    store, domain, period, context.run_id, allow_shrink=bool(plan.get("allow_shrink"))
+                )
+            except QualityGateFailed as exc:
+                context.log.error(f"{label} {period}: quality gate {exc.gate}: {exc}")
+                failures.append(f"{period}: quality gate {exc.gate}: {exc}")
+                loaded.append(exc.load)
+                continue
+            except LoadConflict as exc:
                 context.log.error(f"{label} {period}: {exc}")
                 failures.append(f"{period}: {exc}")
                 continue
@@ -96,7 +107,8 @@ def build_load_op(domain: str) -> OpDefinition:
             print(
                 f"finops.load domain={domain} period={period} rows_read={result.rows_read} "
                 f"inserted={result.inserted} deleted={result.deleted} "
-                f"rejected={result.rejected_total} seconds={result.seconds:.3f}",
+                f"rejected={result.rejected_total} warnings={result.quality.warnings.total()} "
+                f"seconds={result.seconds:.3f}",
                 flush=True,
             )
             yield AssetMaterialization(
@@ -112,9 +124,14 @@ def build_load_op(domain: str) -> OpDefinition:
         if failures:
             # Periods loaded before the failure stay committed (each has its own
             # transaction); the failed ones keep their previous rows.
+            succeeded = [
+                f"{r.period}: {r.inserted} rows loaded ({r.deleted} replaced)"
+                for r in loaded
+                if r.quality.gate is None
+            ]
             raise Failure(
-                description=f"{label}: {len(failures)} of {len(plan['periods'])} period(s) failed. "
-                + " | ".join(failures),
+                description=f"{label}: {len(failures)} of {len(plan['periods'])} period(s) failed, "
+                "keeping their previous rows. " + " | ".join(failures + succeeded),
                 metadata=load_metadata(loaded),
             )
         yield Output(
