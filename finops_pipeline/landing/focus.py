@@ -370,10 +370,7 @@ def _typed(array: pa.Array, kind: str) -> pa.Array:
 
 def plain_decimal(value: Decimal) -> str:
     """An exact decimal as plain text (no exponent, no trailing zeros): what metadata shows."""
-    if value == 0:
-        return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return "0" if value == 0 else format(value.normalize(), "f")
 
 
 def decimal_sum(values: pa.Array) -> Decimal:

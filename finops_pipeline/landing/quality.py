@@ -20,6 +20,10 @@ MAX_SAMPLES: Final = 3  # per reason
 _MAX_VALUE_CHARS: Final = 200
 
 
+def _plain(value: Decimal) -> str:
+    return "0" if value == 0 else format(value.normalize(), "f")
+
+
 @dataclass(frozen=True)
 class RejectSample:
     file: str  # relative to the landing root
@@ -88,7 +92,7 @@ class PeriodQuality:
                 for rule, count in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
             # Exact decimal, as a string: money is never a float here.
-            "unassigned_cost": str(self.unassigned_cost),
+            "unassigned_cost": _plain(self.unassigned_cost),
             "unassigned_rows": self.unassigned_rows,
             "gate": self.gate,
         }
