@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import csv
 import decimal
+import gzip
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -172,17 +174,21 @@ def _csv_stream(handle: BinaryIO, gzipped: bool) -> Any:
 
 
 def _read_header(handle: BinaryIO, relative: str, gzipped: bool) -> list[str]:
-    stream = _csv_stream(handle, gzipped)
+    handle.seek(0)
     try:
-        head = stream.read(_HEADER_MAX_BYTES)
-    except (pa.ArrowInvalid, OSError) as exc:
+        if gzipped:
+            # GzipFile leaves `handle` open: Arrow reads the file again from the start.
+            with gzip.GzipFile(fileobj=handle, mode="rb") as unzipped:
+                head = unzipped.readline(_HEADER_MAX_BYTES)
+        else:
+            head = handle.readline(_HEADER_MAX_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
         raise FocusFileError(f"{relative}: cannot read the header line: {_safe_reason(exc)}") from None
     if not head:
         return []
-    end = head.find(b"\n")
-    if end < 0 and len(head) == _HEADER_MAX_BYTES:
+    if not head.endswith(b"\n") and len(head) == _HEADER_MAX_BYTES:
         raise FocusFileError(f"{relative}: no header line in the first {_HEADER_MAX_BYTES} bytes")
-    line = head[: end if end >= 0 else len(head)]
+    line = head.rstrip(b"\n")
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
