@@ -71,7 +71,7 @@ def _broken_exports() -> dict[str, tuple[str, Callable[[Path], None], str]]:
         data = _csv(table).decode()
         header, rest = data.split("\n", 1)
         body = "\n".join(f"{line},9.99" for line in rest.splitlines())
-        (folder / "export.csv").write_text(f"{header},\"BilledCost\"\n{body}\n")
+        (folder / "export.csv").write_text(f'{header},"BilledCost"\n{body}\n')
 
     def missing_column(folder: Path) -> None:
         (folder / "export.csv").write_bytes(_csv(table.drop_columns(["BilledCost"])))
@@ -124,7 +124,9 @@ def test_a_failed_gate_keeps_the_previous_rows(loaded: dict[str, Any], case: str
     assert query(loaded["url"], "SELECT to_regclass('finops.releves_open_2026_11_next')") == [(None,)]
 
 
-def test_the_reject_messages_name_figures_reasons_and_the_first_offending_line(loaded: dict[str, Any]) -> None:
+def test_the_reject_messages_name_figures_reasons_and_the_first_offending_line(
+    loaded: dict[str, Any],
+) -> None:
     _broken_exports()["5% rejected"][1](loaded["folder"])
     with pytest.raises(QualityGateFailed) as failed:
         load_period(loaded["url"], loaded["store"], DOMAIN, PERIOD, "run-bad")
@@ -170,7 +172,11 @@ def test_landing_folders_are_read_as_exporters_leave_them(warehouse_url: str, tm
 
     result = load_period(warehouse_url, LocalLandingStore(root), DOMAIN, PERIOD, "run-1")
     assert (result.rows_read, result.inserted) == (300, 300)
-    assert sorted(Path(f).name for f in result.files) == ["PART-0001.CSV", "part-0002.CSV.GZ", "part-0003.csv.gz"]
+    assert sorted(Path(f).name for f in result.files) == [
+        "PART-0001.CSV",
+        "part-0002.CSV.GZ",
+        "part-0003.csv.gz",
+    ]
 
 
 def test_a_period_folder_linked_outside_the_root_is_refused(warehouse_url: str, tmp_path: Path) -> None:
@@ -184,3 +190,108 @@ def test_a_period_folder_linked_outside_the_root_is_refused(warehouse_url: str, 
         load_period(warehouse_url, LocalLandingStore(root), DOMAIN, PERIOD, "run-1")
     assert failed.value.gate == "unreadable_file"
     assert "outside the landing root" in str(failed.value)
+
+
+def test_a_truncated_file_fails_its_month_only_and_the_views_wait(
+    dagster_instance: Any, warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from dagster import DagsterEventType
+
+    from finops_pipeline.demo_data import write_demo_landing
+    from tests.support import expected_from_local_landing, metadata_values, mv_snapshot, run_batch, run_events
+
+    root = tmp_path / "landing"
+    write_demo_landing(str(root), months=3, now=datetime(2026, 11, 15, tzinfo=UTC), scale=0.2)
+    monkeypatch.setenv("FINOPS_DATABASE_URL", warehouse_url)
+    monkeypatch.setenv("FINOPS_LANDING_URI", str(root))
+    periods = ["2026-11", "2026-10", "2026-09"]
+    assert run_batch(dagster_instance, periods=periods, domains=["public"]).success
+    before = {p: checksum(warehouse_url, "public", p) for p in periods}
+    views = mv_snapshot(warehouse_url)
+
+    # The middle month's export is re-delivered gzipped, and cut in the middle of its stream.
+    middle = root / "public" / "2026-10"
+    whole = gzip.compress((middle / "export-001.csv").read_bytes())
+    (middle / "export-001.csv").unlink()
+    (middle / "export-001.csv.gz").write_bytes(whole[: len(whole) * 2 // 3])
+    for period in ("2026-11", "2026-09"):  # the other months change, so a reload shows
+        (root / "public" / period / "export-001.csv").unlink()
+    expected = expected_from_local_landing(root, ["2026-11", "2026-09"])
+
+    second = run_batch(dagster_instance, periods=periods, domains=["public"], allow_shrink=True)
+    assert not second.success
+    failure = next(
+        e.event_specific_data
+        for e in run_events(dagster_instance, second.run_id)
+        if e.event_type == DagsterEventType.STEP_FAILURE
+    )
+    assert "public/2026-10/export-001.csv.gz" in failure.error.message
+    assert "unreadable_file" in failure.error.message
+    meta = metadata_values(failure.user_failure_data.metadata)
+    assert set(meta["periods"]) == set(periods)
+    middle_meta = meta["periods"]["2026-10"]
+    assert middle_meta["releves_inserted"] == 0 and middle_meta["quality"]["gate"] == "unreadable_file"
+    assert checksum(warehouse_url, "public", "2026-10") == before["2026-10"]
+    for period in ("2026-11", "2026-09"):
+        item = expected[("public", period)]
+        per_period = meta["periods"][period]
+        assert per_period["quality"]["gate"] is None
+        assert (
+            per_period["releves_inserted"]
+            == len(item["valid"])
+            == checksum(warehouse_url, "public", period)[0]
+        )
+        assert per_period["releves_rejected"] == item["rejected"].total()
+        assert per_period["quality"]["rows_read"] == item["rows_read"]
+    assert meta["releves_inserted"] == sum(
+        len(expected[("public", p)]["valid"]) for p in ("2026-11", "2026-09")
+    )
+    # The views were not refreshed.
+    assert mv_snapshot(warehouse_url) == views
+    assert not any(
+        e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+        and e.event_specific_data.materialization.asset_key.path[1].startswith("mv_")
+        for e in run_events(dagster_instance, second.run_id)
+    )
+
+
+def test_a_large_file_whose_sparse_columns_fill_in_late_loads(warehouse_url: str, tmp_path: Path) -> None:
+    """Over 64 MiB: the columns empty in the first blocks get text in the last ones."""
+    header = (
+        "BilledCost,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,"
+        "ChargeCategory,CommitmentDiscountId,ContractedUnitPrice,x_SpendKind,Tags\n"
+    )
+    pad = "x" * 300
+    early = (
+        f"0.000001,USD,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,2026-11-02 10:00:00,2026-11-02 11:00:00,"
+        f'Usage,,,,"{{""application"": ""app-{pad}""}}"\n'
+    )
+    late = (
+        "1.5,USD,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,2026-11-03 10:00:00.250 UTC,2026-11-03 11:00:00Z,"
+        "Usage,cd-1,0.125,Spend,NULL\n"
+    )
+    early_rows, late_rows = 72 * 1024 * 1024 // len(early) + 1, 1000
+    path = tmp_path / "landing" / DOMAIN / PERIOD / "big.csv"
+    path.parent.mkdir(parents=True)
+    with open(path, "w") as out:
+        out.write(header)
+        chunk = early * 10_000
+        for _ in range(early_rows // 10_000):
+            out.write(chunk)
+        out.write(early * (early_rows % 10_000))
+        out.write(late * late_rows)
+    assert path.stat().st_size > 64 * 1024 * 1024
+    result = load_period(warehouse_url, LocalLandingStore(tmp_path / "landing"), DOMAIN, PERIOD, "run-big")
+    assert (result.rows_read, result.inserted) == (early_rows + late_rows, early_rows + late_rows)
+    rows = query(
+        warehouse_url,
+        "SELECT commitment_discount_id, contracted_unit_price::text, extra::text, charge_period_start, count(*) "
+        "FROM finops.releves WHERE commitment_discount_id IS NOT NULL GROUP BY 1, 2, 3, 4",
+    )
+    from datetime import UTC, datetime
+
+    assert rows == [
+        ("cd-1", "0.125", '{"x_SpendKind": "Spend"}', datetime(2026, 11, 3, 10, 0, 0, 250000, UTC), 1000)
+    ]
