@@ -56,6 +56,7 @@ __all__ = [
     "FocusFileError",
     "ReadRules",
     "ValidatedBatch",
+    "add_exact",
     "decimal_sum",
     "plain_decimal",
     "to_csv_bytes",
@@ -376,7 +377,18 @@ def _typed(array: pa.Array, kind: str) -> pa.Array:
 
 def plain_decimal(value: Decimal) -> str:
     """An exact decimal as plain text (no exponent, no trailing zeros): what metadata shows."""
-    return "0" if value == 0 else format(value.normalize(), "f")
+    return "0" if value == 0 else format(value.normalize(EXACT), "f")
+
+
+# Money is added without rounding: Python's default context keeps only 28 digits.
+EXACT: Final = decimal.Context(prec=4000)
+
+
+def add_exact(*values: Decimal) -> Decimal:
+    total = Decimal(0)
+    for value in values:
+        total = EXACT.add(total, value)
+    return total
 
 
 def decimal_sum(values: pa.Array) -> Decimal:
@@ -387,9 +399,7 @@ def decimal_sum(values: pa.Array) -> Decimal:
         total = pc.sum(pc.cast(values, pa.decimal256(76, 38))).as_py()
         return Decimal(0) if total is None else Decimal(total)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        with decimal.localcontext() as context:
-            context.prec = 2000
-            return sum((Decimal(v) for v in values.to_pylist() if v is not None), Decimal(0))
+        return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
 
 
 # --- JSON: tags, SkuPriceDetails, extra -----------------------------------------------------------

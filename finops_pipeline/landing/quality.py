@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any, Final
 
 __all__ = ["MAX_SAMPLES", "PeriodQuality", "RejectSample"]
@@ -21,7 +21,7 @@ _MAX_VALUE_CHARS: Final = 200
 
 
 def _plain(value: Decimal) -> str:
-    return "0" if value == 0 else format(value.normalize(), "f")
+    return "0" if value == 0 else format(value.normalize(Context(prec=4000)), "f")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 import json
 from collections import Counter
-from decimal import Decimal
 from typing import Any
 
 from dagster import (
@@ -19,7 +18,7 @@ from dagster import (
 )
 
 from finops_pipeline.constants import ASSET_KEY_PREFIX, DOMAIN_LABELS, DOMAINS, load_step_key
-from finops_pipeline.landing.focus import plain_decimal
+from finops_pipeline.landing.focus import add_exact, plain_decimal
 from finops_pipeline.resources import LandingResource, WarehouseResource
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
@@ -55,7 +54,7 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         "releves_inserted": MetadataValue.int(sum(i.inserted for i in loaded)),
         "releves_deleted": MetadataValue.int(sum(i.deleted for i in loaded)),
         "releves_rejected": MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        "billed_cost": MetadataValue.text(plain_decimal(sum((i.billed_cost for i in loaded), Decimal(0)))),
+        "billed_cost": MetadataValue.text(plain_decimal(add_exact(*(i.billed_cost for i in loaded)))),
         "periods": MetadataValue.json(per_period),
         "rejected_by_reason": MetadataValue.json(dict(sorted(rejected.items()))),
     }

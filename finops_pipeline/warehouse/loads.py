@@ -32,7 +32,14 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.landing.focus import COPY_COLUMNS, FocusFileError, ReadRules, to_csv_bytes, validate_file
+from finops_pipeline.landing.focus import (
+    COPY_COLUMNS,
+    FocusFileError,
+    ReadRules,
+    add_exact,
+    to_csv_bytes,
+    validate_file,
+)
 from finops_pipeline.landing.quality import PeriodQuality
 from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
 from finops_pipeline.warehouse.gates import GatePolicy, check_gates
@@ -112,9 +119,9 @@ def _produce(
                     for reason, samples in checked.samples.items():
                         quality.reject(reason, 0, samples)
                     quality.warnings.update(checked.warnings)
-                    quality.unassigned_cost += checked.unassigned_cost
+                    quality.unassigned_cost = add_exact(quality.unassigned_cost, checked.unassigned_cost)
                     quality.unassigned_rows += checked.unassigned_rows
-                    result.billed_cost += checked.billed_cost
+                    result.billed_cost = add_exact(result.billed_cost, checked.billed_cost)
                     if checked.valid is not None:
                         result.inserted += checked.valid.num_rows
                         chunk = to_csv_bytes(checked.valid)
