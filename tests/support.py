@@ -106,7 +106,10 @@ def run_batch(
 
 
 def focus_samples_dir() -> Path:
-    """The FinOps Foundation's FOCUS samples: FINOPS_FOCUS_SAMPLES_DIR, or `<repo>/../shared/focus-samples`."""
+    """The FinOps Foundation's FOCUS samples.
+
+    FINOPS_FOCUS_SAMPLES_DIR, or `<repo>/../shared/focus-samples`; missing fails in CI.
+    """
     folder = Path(
         os.environ.get("FINOPS_FOCUS_SAMPLES_DIR")
         or Path(__file__).resolve().parents[1].parent / "shared" / "focus-samples"
@@ -236,7 +239,7 @@ def application_of(row: dict[str, Any], keys: tuple[str, ...] | None = None) -> 
     except ValueError:
         tags = {}
     lowered: dict[str, Any] = {}
-    for key, value in (tags.items() if isinstance(tags, dict) else []):
+    for key, value in tags.items() if isinstance(tags, dict) else []:
         lowered.setdefault(key.lower(), value)
     for key in keys or DEFAULT_APPLICATION_TAG_KEYS:
         value = lowered.get(key.lower())

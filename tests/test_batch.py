@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 import finops_pipeline

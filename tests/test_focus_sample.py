@@ -38,9 +38,9 @@ def _typed_parquet(path: Path) -> None:
     for name in rows[0]:
         values = [_null(r[name]) for r in rows]
         if name.endswith(("PeriodStart", "PeriodEnd")):
-            columns[name] = pa.array(
-                [None if v is None else f"{v}Z" for v in values], pa.string()
-            ).cast(pa.timestamp("us", tz="UTC"))
+            columns[name] = pa.array([None if v is None else f"{v}Z" for v in values], pa.string()).cast(
+                pa.timestamp("us", tz="UTC")
+            )
         elif name.endswith(("Cost", "Quantity", "Price")):
             decimals = [None if v is None else Decimal(v) for v in values]
             scale = max(-d.as_tuple().exponent for d in decimals if d is not None)  # type: ignore[operator]
@@ -97,7 +97,8 @@ def test_the_billing_basis_loads_999_rows_and_rejects_the_row_billed_in_october(
         oracle = next(i for i, r in enumerate(rows) if r["BillingPeriodStart"].startswith("2024-10"))
         assert sample["line"] == oracle + 2  # the header is line 1
         assert sample["value"] == "2024-10-01 00:00:00"
-    assert query(warehouse_url, "SELECT count(*) FROM finops.releves WHERE provider_name = 'Oracle'") == [(6,)]
+    oracle_rows = query(warehouse_url, "SELECT count(*) FROM finops.releves WHERE provider_name = 'Oracle'")
+    assert oracle_rows == [(6,)]
 
     # Money to the last digit: PostgreSQL's sum, the run's figure and Python's Decimal agree.
     exact = sum((Decimal(r["BilledCost"]) for r in september), Decimal(0))
@@ -117,9 +118,9 @@ def test_the_billing_basis_loads_999_rows_and_rejects_the_row_billed_in_october(
     assert sorted(Decimal(v) for (v,) in adjustments) == [Decimal(8), Decimal(128)]
     warnings = {w["rule"]: w["count"] for w in result.quality.as_metadata()["warnings"]}
     assert warnings["ConsumedQuantity:not_null_unless_usage"] == 2
-    assert query(
-        warehouse_url, "SELECT count(*) FROM finops.releves WHERE charge_category = 'Credit'"
-    ) == [(1,)]
+    assert query(warehouse_url, "SELECT count(*) FROM finops.releves WHERE charge_category = 'Credit'") == [
+        (1,)
+    ]
     assert result.quality.focus_versions == {"1.0"}
 
 

@@ -1,4 +1,4 @@
-"""FOCUS validation through the real loader: every rejection rule and warning, four file formats, exact values."""
+"""FOCUS validation through the real loader: every reject reason and warning, four formats, exact values."""
 
 from __future__ import annotations
 

@@ -287,8 +287,8 @@ def test_a_large_file_whose_sparse_columns_fill_in_late_loads(warehouse_url: str
     assert (result.rows_read, result.inserted) == (early_rows + late_rows, early_rows + late_rows)
     rows = query(
         warehouse_url,
-        "SELECT commitment_discount_id, contracted_unit_price::text, extra::text, charge_period_start, count(*) "
-        "FROM finops.releves WHERE commitment_discount_id IS NOT NULL GROUP BY 1, 2, 3, 4",
+        "SELECT commitment_discount_id, contracted_unit_price::text, extra::text, charge_period_start, "
+        "count(*) FROM finops.releves WHERE commitment_discount_id IS NOT NULL GROUP BY 1, 2, 3, 4",
     )
     from datetime import UTC, datetime
 
