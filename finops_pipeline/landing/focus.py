@@ -368,6 +368,19 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
     return pc.take(parsed, encoded.indices)
 
 
+def _timestamp_text(values: pa.Array) -> pa.Array:
+    """Timestamps as COPY text, each distinct value formatted once (the CSV writer's own
+    timestamp formatting costs more than the rest of the row)."""
+    encoded = pc.dictionary_encode(values)
+    return pa.DictionaryArray.from_arrays(encoded.indices, pc.cast(encoded.dictionary, pa.string()))
+
+
+def _has_nul(values: pa.Array) -> bool:
+    """Whether any string holds a NUL byte, from the data buffer in one pass."""
+    data = values.buffers()[2]
+    return data is not None and data.size > 0 and bool((np.frombuffer(data, dtype=np.uint8) == 0).any())
+
+
 def _typed(array: pa.Array, kind: str) -> pa.Array:
     """A FOCUS column in its COPY form: decimals as exact text, timestamps typed, JSON as text."""
     if kind == "datetime":
@@ -469,9 +482,14 @@ def applications_of(tags: pa.Array, json_ok: np.ndarray, keys: tuple[str, ...]) 
     simple = pc.and_(usable, pc.invert(pc.fill_null(pc.match_substring(tags, "\\"), True)))
     found: pa.Array = pa.nulls(n, pa.string())
     for key in keys:
-        value = pc.struct_field(pc.extract_regex(tags, _tag_pattern(key)), "app")
+        # Each key looks only at the rows no earlier key named: usually none after the first.
+        missing = pc.and_(simple, pc.is_null(found))
+        if not pc.any(missing).as_py():
+            break
+        subset = pc.filter(tags, missing)
+        value = pc.struct_field(pc.extract_regex(subset, _tag_pattern(key)), "app")
         value = pc.if_else(pc.fill_null(pc.equal(value, ""), True), pa.scalar(None, pa.string()), value)
-        found = pc.coalesce(found, value)
+        found = pc.replace_with_mask(found, missing, value)
     found = pc.if_else(simple, found, pa.scalar(None, pa.string()))
     hard = pc.and_(usable, pc.invert(simple))
     if pc.any(hard).as_py():
@@ -579,6 +597,11 @@ def validate_batch(
         if column.kind == "decimal" and column.name in text:
             values = text[column.name]
             if pa.types.is_string(raw[column.name].type) or pa.types.is_large_string(raw[column.name].type):
+                try:  # Arrow's decimal parser takes only plain numbers: a fast "all good"
+                    pc.cast(values, pa.decimal256(76, 38))
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass
                 bad = pc.invert(pc.fill_null(pc.match_substring_regex(values, _NUMBER_RE), True))
                 marks.mark(bad, _decimal_reason(column.name), column.name, values)
             elif pa.types.is_floating(raw[column.name].type):
@@ -613,14 +636,17 @@ def validate_batch(
     marks.mark(outside, reason, basis, text.get(basis))
 
     for name, values in text.items():
-        if pa.types.is_string(values.type):
+        if pa.types.is_string(values.type) and _has_nul(values):
             nul = pc.fill_null(pc.match_substring(values, "\x00"), False)
             marks.mark(nul, "invalid_character", name, None)
     extra_values = [
         (key, _as_text(batch.column(batch.schema.get_field_index(col)))) for key, col in source.extra_names
     ]
     for key, values in extra_values:
-        marks.mark(pc.fill_null(pc.match_substring(values, "\x00"), False), "invalid_character", key, None)
+        if _has_nul(values):
+            marks.mark(
+                pc.fill_null(pc.match_substring(values, "\x00"), False), "invalid_character", key, None
+            )
 
     # --- what is rejected, with samples
     codes = marks.codes
@@ -729,7 +755,7 @@ def validate_batch(
         focus = _BY_SQL.get(name)
         if focus is not None:
             if focus.kind == "datetime":
-                arrays.append(kept_stamps[focus.name])
+                arrays.append(_timestamp_text(kept_stamps[focus.name]))
             else:
                 arrays.append(kept_text.get(focus.name, _null_strings(kept)))
         elif name == "period":
