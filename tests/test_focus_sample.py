@@ -176,3 +176,26 @@ def test_every_column_is_kept_and_applications_follow_the_tag_keys(
     unassigned = [r for r in rows if application_of({"Tags": _null(r["Tags"])}) == "unassigned"]
     assert result.quality.unassigned_rows == len(unassigned)
     assert result.quality.unassigned_cost == sum((Decimal(r["BilledCost"]) for r in unassigned), Decimal(0))
+
+
+def test_settings_reach_the_warehouse_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FINOPS_PERIOD_BASIS and friends flow environment -> settings -> resource -> load rules."""
+    from finops_pipeline.definitions import build_definitions
+    from finops_pipeline.settings import get_pipeline_settings
+
+    monkeypatch.setenv("FINOPS_PERIOD_BASIS", "charge")
+    monkeypatch.setenv("FINOPS_APPLICATION_TAG_KEYS", "Project, app")
+    monkeypatch.setenv("FINOPS_MAX_REJECTED_RATIO", "0.05")
+    get_pipeline_settings.cache_clear()
+    try:
+        warehouse = build_definitions().resources["warehouse"]
+        assert warehouse.read_rules() == ReadRules(
+            period_basis="charge", application_tag_keys=("Project", "app")
+        )
+        assert warehouse.max_rejected_ratio == 0.05 and warehouse.max_shrink_ratio == 0.5
+        monkeypatch.setenv("FINOPS_PERIOD_BASIS", "invoice")
+        get_pipeline_settings.cache_clear()
+        with pytest.raises(ValueError, match="period_basis"):
+            get_pipeline_settings()
+    finally:
+        get_pipeline_settings.cache_clear()
