@@ -661,7 +661,7 @@ def validate_batch(
                 samples.append(
                     RejectSample(
                         file=where.relative,
-                        line=where.first_line + int(index) if where.row_group is None else None,
+                        line=where.first_line + int(index),
                         column=column_name,
                         value=None if value is None else str(value),
                         row_group=where.row_group,

@@ -27,7 +27,7 @@ def _plain(value: Decimal) -> str:
 @dataclass(frozen=True)
 class RejectSample:
     file: str  # relative to the landing root
-    line: int | None  # CSV: record number + 1 (the header is line 1); Parquet: None (see column)
+    line: int | None  # CSV: record number + 1 (the header is line 1); Parquet: row number in the file
     column: str | None
     value: str | None
     row_group: int | None = None  # Parquet only
@@ -36,10 +36,7 @@ class RejectSample:
         value = self.value
         if value is not None and len(value) > _MAX_VALUE_CHARS:
             value = value[:_MAX_VALUE_CHARS] + "…"
-        found: dict[str, Any] = {"file": self.file, "line": self.line, "column": self.column, "value": value}
-        if self.row_group is not None:
-            found["row_group"] = self.row_group
-        return found
+        return {"file": self.file, "line": self.line, "column": self.column, "value": value}
 
 
 @dataclass

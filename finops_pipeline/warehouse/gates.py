@@ -45,7 +45,10 @@ def describe_rejects(quality: PeriodQuality, top: int = 3) -> str:
     first = quality.first_sample()
     where = ""
     if first is not None:
-        place = f"line {first.line}" if first.line is not None else f"row group {first.row_group}"
+        if first.row_group is not None:
+            place = f"row {first.line} (row group {first.row_group})"
+        else:
+            place = f"line {first.line}" if first.line is not None else "line unknown"
         column = f", column {first.column}" if first.column else ""
         where = f"; first: {first.file} {place}{column}"
     return f"top reasons: {reasons}{where}" if reasons else "no reject"
