@@ -318,7 +318,27 @@ RunDep = Annotated[RunDetailResponse, Depends(get_run)]
     response_model=RunDetailResponse,
 )
 def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> RunDetailResponse:
+    if not can_administer(caller):
+        run = _without_samples(run)
     return with_links(run, resources.links, _log_excerpt(resources, caller, run))
+
+
+def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
+    """Rejected rows' file, line and value are for admins: a read-only caller gets the counts."""
+    blocks = [
+        block.model_copy(
+            update={
+                "quality": [
+                    q.model_copy(
+                        update={"rejected": [r.model_copy(update={"samples": []}) for r in q.rejected]}
+                    )
+                    for q in block.quality
+                ]
+            }
+        )
+        for block in run.blocks
+    ]
+    return run.model_copy(update={"blocks": blocks})
 
 
 def _log_excerpt(resources: AdminResources, caller: Caller, run: RunDetailResponse) -> LogExcerpt | None:

@@ -518,6 +518,7 @@ def _load_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
         for b in detail.blocks
         if b.status != "NOT_SELECTED"
         for p in b.periods
+        if p.gate is None  # a gated month kept its previous rows: this run did not load it
     ]
 
 

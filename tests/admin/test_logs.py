@@ -444,7 +444,9 @@ def test_excerpt_of_a_failed_run_shows_the_failing_step_and_its_error(world: Wor
         lines = excerpt.lines
         assert 1 <= len(lines) <= 45
         text = "\n".join(lines)
-        assert "Native 2026-10: no landing files for domain 'native', period 2026-10" in text
+        assert (
+            "Native 2026-10: quality gate empty: no landing files for domain 'native', period 2026-10" in text
+        )
         assert "Failure: Native: 1 of 2 period(s) failed" in text
         # The lines are the end of the step's stderr, as stored.
         file_key = step_captures(instance, run_id)["load_native"]
