@@ -34,6 +34,7 @@ __all__ = [
     "MvRefreshResponse",
     "PageInfo",
     "PeriodResponse",
+    "QualityGate",
     "QualityRejected",
     "QualitySample",
     "QualityWarning",
@@ -49,6 +50,7 @@ __all__ = [
 RunStatus = Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN"]
 BlockStatus = Literal["NOT_SELECTED", "PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED"]
 Trigger = Literal["CRON", "MANUAL"]
+QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
 PeriodRole = Literal["CURRENT", "PREVIOUS", "OTHER"]
 AnomalyMetric = Literal["durationSeconds", "relevesInserted", "billedCost"]
 
@@ -199,7 +201,7 @@ class LoadQuality(ApiModel):
     warnings: list[QualityWarning] = Field(default_factory=list)
     unassigned_cost: float | None = None
     unassigned_rows: int | None = None
-    gate: Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"] | None = Field(
+    gate: QualityGate | None = Field(
         default=None, description="the quality gate that failed the period (its previous rows were kept)"
     )
 

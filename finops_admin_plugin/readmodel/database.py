@@ -186,7 +186,10 @@ class ReadModel:
         conn.execute(f"DELETE FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,))
 
     def truncate(self, conn: psycopg.Connection) -> None:
-        conn.execute(f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads")
+        conn.execute(
+            f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
+            f"{SCHEMA}.load_quality"
+        )
         conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'watermark'")
 
     def vacuum(self, conn: psycopg.Connection) -> None:
@@ -198,7 +201,8 @@ class ReadModel:
         the thousandth.
         """
         conn.execute(
-            f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads"
+            f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
+            f"{SCHEMA}.load_quality"
         )
 
     # --- writing a projection ---------------------------------------------------------
@@ -246,6 +250,7 @@ class ReadModel:
             )
             conn.execute(f"DELETE FROM {SCHEMA}.blocks WHERE run_id = %s", (detail.run_id,))
             conn.execute(f"DELETE FROM {SCHEMA}.period_loads WHERE run_id = %s", (detail.run_id,))
+            conn.execute(f"DELETE FROM {SCHEMA}.load_quality WHERE run_id = %s", (detail.run_id,))
             blocks = _block_rows(detail)
             if blocks:
                 with conn.cursor() as cur:
@@ -261,6 +266,14 @@ class ReadModel:
                         f"INSERT INTO {SCHEMA}.period_loads ({_LOAD_COLUMNS}) "
                         "VALUES (%s, %s, %s, %s, %s, %s)",
                         loads,
+                    )
+            quality = _quality_rows(detail)
+            if quality:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {SCHEMA}.load_quality ({_QUALITY_COLUMNS}) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        quality,
                     )
             if score and detail.status in SCORED_RUN_STATUSES:
                 self._score(conn, detail.run_id)
@@ -290,6 +303,10 @@ class ReadModel:
                 for p in projected:
                     for load_row in _load_rows(p.detail):
                         copy.write_row(load_row)
+            with cur.copy(f"COPY {SCHEMA}.load_quality ({_QUALITY_COLUMNS}) FROM STDIN") as copy:
+                for p in projected:
+                    for quality_row in _quality_rows(p.detail):
+                        copy.write_row(quality_row)
         return len(projected)
 
     # --- anomalies ---------------------------------------------------------------------
@@ -455,6 +472,7 @@ _BLOCK_COLUMNS = (
     "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost"
 )
 _LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
+_QUALITY_COLUMNS = "run_id, domain, period, loaded_at, rows_read, rows_loaded, rejected, gate"
 
 
 def _sort_start(detail: RunDetailResponse) -> datetime:
@@ -501,6 +519,24 @@ def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
         )
         for b in detail.blocks
         if b.status != "NOT_SELECTED"
+    ]
+
+
+def _quality_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
+    start = _sort_start(detail)
+    return [
+        (
+            detail.run_id,
+            b.domain,
+            q.period,
+            b.end_time or detail.end_time or start,
+            q.rows_read,
+            q.rows_loaded,
+            Jsonb({r.reason: r.count for r in q.rejected}),
+            q.gate,
+        )
+        for b in detail.blocks
+        for q in b.quality
     ]
 
 
