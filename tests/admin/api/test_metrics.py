@@ -3,8 +3,14 @@ warehouse and Dagster's own records, computed here without the plugin's read mod
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -166,3 +172,40 @@ def test_metrics_are_for_admins(client: TestClient) -> None:
     assert client.get(f"{BASE}/metrics").status_code == 401
     forbidden = client.get(f"{BASE}/metrics", headers={"Authorization": f"Bearer {READER_TOKEN}"})
     assert forbidden.status_code == 403 and forbidden.json()["error"]["name"] == "NotAllowedError"
+
+
+def test_daemon_heartbeats_are_exposed_as_dagster_records_them(
+    client: TestClient, finops_history: History, tmp_path: Path
+) -> None:
+    """A real `dagster-daemon` beats for a few seconds; each daemon's last beat is a sample."""
+    home = finops_history.instance.root_directory
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": home,
+        "FINOPS_SCHEDULE_ENABLED": "false",  # nothing is launched meanwhile
+        "FINOPS_LANDING_URI": str(finops_history.landing),
+        "FINOPS_DATABASE_URL": finops_history.warehouse_url,
+    }
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: finops_pipeline.definitions\n"
+        "      attribute: defs\n      location_name: finops\n"
+    )
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not finops_history.instance.get_daemon_heartbeats() and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(30)
+    beats = {name: beat.timestamp for name, beat in finops_history.instance.get_daemon_heartbeats().items()}
+    assert beats, "dagster-daemon wrote no heartbeat within 90 s"
+    samples = _scrape(client)["finops_dagster_daemon_heartbeat_timestamp_seconds"]
+    assert {dict(k)["daemon"]: v for k, v in samples.items()} == pytest.approx(beats)
