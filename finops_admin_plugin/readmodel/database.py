@@ -4,7 +4,7 @@ the reads the routes serve (pages, details, coverage). Anomaly scores come from 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -248,33 +248,15 @@ class ReadModel:
                 "ON CONFLICT (run_id) DO UPDATE SET detail = EXCLUDED.detail",
                 (detail.run_id, Jsonb(detail_payload(detail))),
             )
-            conn.execute(f"DELETE FROM {SCHEMA}.blocks WHERE run_id = %s", (detail.run_id,))
-            conn.execute(f"DELETE FROM {SCHEMA}.period_loads WHERE run_id = %s", (detail.run_id,))
-            conn.execute(f"DELETE FROM {SCHEMA}.load_quality WHERE run_id = %s", (detail.run_id,))
-            blocks = _block_rows(detail)
-            if blocks:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {SCHEMA}.blocks ({_BLOCK_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        blocks,
-                    )
-            loads = _load_rows(detail)
-            if loads:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {SCHEMA}.period_loads ({_LOAD_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        loads,
-                    )
-            quality = _quality_rows(detail)
-            if quality:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {SCHEMA}.load_quality ({_QUALITY_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        quality,
-                    )
+            for table, columns, rows_of in _RUN_CHILDREN:
+                conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE run_id = %s", (detail.run_id,))
+                rows = rows_of(detail)
+                if rows:
+                    with conn.cursor() as cur:
+                        placeholders = ", ".join(["%s"] * len(rows[0]))
+                        cur.executemany(
+                            f"INSERT INTO {SCHEMA}.{table} ({columns}) VALUES ({placeholders})", rows
+                        )
             if score and detail.status in SCORED_RUN_STATUSES:
                 self._score(conn, detail.run_id)
         return True
@@ -295,18 +277,11 @@ class ReadModel:
             with cur.copy(f"COPY {SCHEMA}.run_details (run_id, detail) FROM STDIN") as copy:
                 for p in projected:
                     copy.write_row((p.detail.run_id, Jsonb(detail_payload(p.detail))))
-            with cur.copy(f"COPY {SCHEMA}.blocks ({_BLOCK_COLUMNS}) FROM STDIN") as copy:
-                for p in projected:
-                    for block_row in _block_rows(p.detail):
-                        copy.write_row(block_row)
-            with cur.copy(f"COPY {SCHEMA}.period_loads ({_LOAD_COLUMNS}) FROM STDIN") as copy:
-                for p in projected:
-                    for load_row in _load_rows(p.detail):
-                        copy.write_row(load_row)
-            with cur.copy(f"COPY {SCHEMA}.load_quality ({_QUALITY_COLUMNS}) FROM STDIN") as copy:
-                for p in projected:
-                    for quality_row in _quality_rows(p.detail):
-                        copy.write_row(quality_row)
+            for table, columns, rows_of in _RUN_CHILDREN:
+                with cur.copy(f"COPY {SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
+                    for p in projected:
+                        for row in rows_of(p.detail):
+                            copy.write_row(row)
         return len(projected)
 
     # --- anomalies ---------------------------------------------------------------------
@@ -572,3 +547,11 @@ def _scored_run(row: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> Scored
         values=_values(row),
         blocks=tuple(ScoredBlock(b["domain"], b["status"], _values(b)) for b in blocks),
     )
+
+
+# The tables derived from a run besides `runs` and `run_details`: (table, columns, rows of a run).
+_RUN_CHILDREN: Final[tuple[tuple[str, str, Callable[[RunDetailResponse], list[tuple[Any, ...]]]], ...]] = (
+    ("blocks", _BLOCK_COLUMNS, _block_rows),
+    ("period_loads", _LOAD_COLUMNS, _load_rows),
+    ("load_quality", _QUALITY_COLUMNS, _quality_rows),
+)
