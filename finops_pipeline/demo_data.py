@@ -62,6 +62,9 @@ DEMO_COLUMNS: Final = (
     "ChargeCategory", "BilledCost", "EffectiveCost", "BillingCurrency", "ServiceName", "ServiceCategory",
     "ProviderName", "RegionId", "ResourceId", "ResourceName", "SubAccountId", "SubAccountName",
     "ConsumedQuantity", "ConsumedUnit", "Tags",
+    # The rest of FOCUS 1.2's mandatory columns, so demo files are conformant but for the bad rows.
+    "BillingAccountName", "ChargeClass", "ChargeDescription", "ContractedCost", "InvoiceIssuerName",
+    "ListCost", "PricingQuantity", "PricingUnit", "PublisherName",
 )  # fmt: skip
 
 
@@ -146,7 +149,16 @@ def generate_focus_table(
         "ConsumedQuantity": quantity.astype(str),
         "ConsumedUnit": np.array(_UNITS)[rng.integers(0, len(_UNITS), size=rows)],
         "Tags": tags,
+        "BillingAccountName": np.full(rows, f"{_PROVIDERS[domain]} billing account"),
+        "ChargeClass": np.full(rows, None),  # null: no row is a correction of an earlier period
+        "ChargeDescription": np.char.add(np.array([s[0] for s in services])[service_index], " usage"),
+        "ContractedCost": billed.astype(str),
+        "InvoiceIssuerName": np.full(rows, _PROVIDERS[domain]),
+        "ListCost": np.round(billed * 1.1, 4).astype(str),
+        "PricingQuantity": quantity.astype(str),
+        "PublisherName": np.full(rows, _PROVIDERS[domain]),
     }
+    columns["PricingUnit"] = columns["ConsumedUnit"]
     columns = {k: v.astype(object) for k, v in columns.items()}
     # Evenly spread, a fixed count: even a small demo month stays under the rejected-ratio
     # gate (1%), and tests know how many rows of each kind there are.
