@@ -111,13 +111,16 @@ function copyButton(text, what) {
       const button = event.currentTarget;
       try { await navigator.clipboard.writeText(text); button.dataset.copied = "true"; }
       catch { window.prompt(`Copy the ${what}:`, text); }
-      button.textContent = "✓";
-      setTimeout(() => { button.textContent = "⧉"; delete button.dataset.copied; }, 1500);
+      button.textContent = "copied";
+      setTimeout(() => { button.textContent = "copy"; delete button.dataset.copied; }, 1500);
     },
-  }, "⧉");
+  }, "copy");
 }
 
 const navLink = (href, text, attrs = {}) => el("a", { href, "data-nav": "", ...attrs }, text);
+/** Domains of a run that it selected, in the canonical order. */
+const selectedDomains = (statuses) => DOMAINS.filter((d) => statuses && statuses[d] && statuses[d] !== "NOT_SELECTED")
+  .map((d) => [d, statuses[d]]);
 const runHref = (runId) => `${UI}/runs/${encodeURIComponent(runId)}`;
 const extLink = (href, text, attrs = {}) => (href ? el("a", { href, target: "_blank", rel: "noopener", ...attrs }, text) : null);
 
@@ -292,7 +295,7 @@ function flagged(content, anomalies) {
 function runRow(run) {
   const links = run.links || {};
   const v = run.volumes || {};
-  const selected = Object.entries(run.domainStatuses || {}).filter(([, status]) => status !== "NOT_SELECTED");
+  const selected = selectedDomains(run.domainStatuses);
   const durationAnomalies = anomaliesOf(run, "durationSeconds");
   const volumeAnomalies = anomaliesOf(run, "relevesInserted").concat(anomaliesOf(run, "billedCost"));
   const errors = run.errors || {};
@@ -380,7 +383,7 @@ function summarySection(run, failedDomains) {
       ["Started", fmtTime(run.startTime)],
       ["Ended", fmtTime(run.endTime)],
       ["Duration", flagged(fmtDuration(run.durationSeconds), anomaliesOf(run, "durationSeconds"))],
-      ["Domains", el("span", { class: "chips" }, Object.entries(run.domainStatuses || {}).filter(([, s]) => s !== "NOT_SELECTED").map(([d, s]) => chip(d, s)))],
+      ["Domains", el("span", { class: "chips" }, selectedDomains(run.domainStatuses).map(([d, s]) => chip(d, s)))],
       ["Version", el("span", { class: "mono", text: run.version || "—" })],
       ["Errors", errors.count ? el("span", { class: "error-text", text: `${errors.count}: ${oneLine(errors.message, 300)}` }) : "none"],
       (run.anomalies || []).length ? ["Anomalies", el("ul", { class: "plain" }, run.anomalies.map((a) => el("li", { class: "abnormal-value", text: anomalyText(a) })))] : null,
