@@ -1,4 +1,4 @@
-// Bundles the dev harness (dev/index.tsx: the plugin inside a Backstage dev app) into dev-dist/,
+// Bundles the dev harness (dev/index.tsx: the plugin inside a Backstage dev app) into dev/dist/,
 // static files that dev/serve.mjs serves. Usage: node dev/build.mjs
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, '..', 'dev-dist');
+const out = join(here, 'dist');
 const started = Date.now();
 
 /** Resolves `react-dom/client` (imported by the dev app) to dev/react-dom-client.ts, except there. */
@@ -54,6 +54,6 @@ await build({
 });
 await copyFile(join(here, 'index.html'), join(out, 'index.html'));
 await copyFile(join(here, 'config.js'), join(out, 'config.js'));
-console.log(
-  `dev-dist/ built in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+process.stdout.write(
+  `dev/dist/ built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
 );

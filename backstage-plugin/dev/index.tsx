@@ -1,6 +1,6 @@
 /*
  * A small Backstage app around the plugin, for a real browser against a running admin API.
- * `node dev/build.mjs` bundles it into `dev-dist/`; `node dev/serve.mjs --api <url>` serves
+ * `node dev/build.mjs` bundles it into `dev/dist/`; `node dev/serve.mjs --api <url>` serves
  * it and proxies `/api/proxy/finops-admin/*` to the API, the way Backstage's proxy does.
  */
 import { createDevApp } from '@backstage/dev-utils';

@@ -1,4 +1,4 @@
-// Serves the dev harness (dev-dist/, built by dev/build.mjs) and proxies
+// Serves the dev harness (dev/dist/, built by dev/build.mjs) and proxies
 // /api/proxy/finops-admin/* to the admin API, as Backstage's proxy entry
 // `/finops-admin: { target: <api>/finops/admin, credentials: forward }` does.
 //
@@ -22,7 +22,7 @@ const { values } = parseArgs({
     token: { type: 'string' },
   },
 });
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', 'dev-dist');
+const root = join(dirname(fileURLToPath(import.meta.url)), 'dist');
 const PROXY_PREFIX = '/api/proxy/finops-admin';
 const target = new URL(`${values.api.replace(/\/+$/, '')}/finops/admin`);
 const TYPES = {
@@ -129,8 +129,8 @@ const server = http.createServer((req, res) => {
 });
 server.listen(Number(values.port), '127.0.0.1', () => {
   const { port } = server.address();
-  console.log(
-    `listening on http://127.0.0.1:${port}/finops-admin (API ${target})`,
+  process.stdout.write(
+    `listening on http://127.0.0.1:${port}/finops-admin (API ${target})\n`,
   );
 });
 for (const signal of ['SIGINT', 'SIGTERM']) {

@@ -17,6 +17,7 @@ import {
   formatNumber,
   formatTime,
   shortId,
+  shortenPaths,
 } from '../common/format';
 
 export interface RunColumnsOptions {
@@ -41,7 +42,11 @@ export function runColumns(
       render: run => (
         <StatusBadge
           status={run.status}
-          tooltip={run.status === 'FAILED' ? run.errors.message : undefined}
+          tooltip={
+            run.status === 'FAILED'
+              ? shortenPaths(run.errors.message)
+              : undefined
+          }
         />
       ),
     },
@@ -131,13 +136,13 @@ export function runColumns(
       field: 'errors',
       render: run =>
         run.errors.count ? (
-          <Tooltip title={run.errors.message ?? ''}>
+          <Tooltip title={shortenPaths(run.errors.message)}>
             <Box maxWidth={260}>
               <Typography variant="body2" color="error" fontWeight="bold">
                 {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
               </Typography>
               <Typography variant="caption" noWrap component="div">
-                {run.errors.message}
+                {shortenPaths(run.errors.message)}
               </Typography>
             </Box>
           </Tooltip>
