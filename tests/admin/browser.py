@@ -107,7 +107,9 @@ def ui_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         reindex(admin, history.instance)
         admin_server = _Server(create_app(admin, dagster_instance=history.instance, projector_interval=0.5))
-        reader_server = _Server(create_app(reader, dagster_instance=history.instance, projector_interval=None))
+        reader_server = _Server(
+            create_app(reader, dagster_instance=history.instance, projector_interval=None)
+        )
         with admin_server as base_url, reader_server as reader_url:
             yield UiWorld(history, base_url, reader_url, admin_server.port, history.landing)
     finally:
@@ -141,7 +143,9 @@ def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
     script = folder / "node_modules" / "axe-core" / "axe.min.js"
     if not script.is_file():
         npm = shutil.which("npm")
-        require(npm is not None, "npm (Node.js 20) is needed to install axe-core for the accessibility checks")
+        require(
+            npm is not None, "npm (Node.js 20) is needed to install axe-core for the accessibility checks"
+        )
         assert npm is not None
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("package.json", "package-lock.json"):
