@@ -417,6 +417,28 @@ def test_reprocess_from_a_failed_run_dry_run_confirm_and_follow(
     assert filed[0]["requestId"] in page.locator("#summary").inner_text()
 
 
+def test_reprocess_from_the_list_is_prefilled_with_the_failed_domains(ui: Any, ui_world: UiWorld) -> None:
+    page, _ = ui
+    history = ui_world.history
+    p0, _p1, p2 = history.periods
+    _open(page, f"{ui_world.base_url}/ui/?status=FAILED")
+    assert page.locator(f"tr[data-run-id='{history.runs['cron']}'] .reprocess-row").count() == 0
+    page.locator(f"tr[data-run-id='{history.runs['partial']}'] .reprocess-row").click()
+    assert page.locator("#reprocess-dialog").is_visible()
+    assert page.input_value("#reprocess-form input[name=periods]") == f"{p0}, {p2}"
+    assert page.is_checked("#reprocess-form input[value=native]")
+    assert not page.is_checked("#reprocess-form input[value=open]")
+    assert history.runs["partial"][:8] in page.input_value("#reprocess-form textarea[name=reason]")
+    page.click("#close-reprocess")
+    assert not page.locator("#reprocess-dialog").is_visible()
+    # The header's button opens an empty request with every domain.
+    page.click("#open-reprocess")
+    assert page.input_value("#reprocess-form input[name=periods]") == ""
+    assert all(
+        page.is_checked(f"#reprocess-form input[value={d}]") for d in ("open", "private", "public", "native")
+    )
+
+
 def test_read_only_caller_sees_no_reprocess_or_log_controls(browser: Any, ui_world: UiWorld) -> None:
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     context.add_init_script(f"sessionStorage.setItem('finops-token', '{READER_TOKEN}')")
@@ -429,6 +451,7 @@ def test_read_only_caller_sees_no_reprocess_or_log_controls(browser: Any, ui_wor
         assert page.locator(ROWS).count() > 0
         assert not page.locator("#open-reprocess").is_visible()
         assert page.locator("a.logs-link").count() == 0
+        assert page.locator(".reprocess-row").count() == 0
         assert page.locator("td.actions", has_text="Ext. logs").count() == 0
         assert not page.locator("#dev-banner").is_visible()
         _open(page, f"{ui_world.reader_url}/ui/runs/{ui_world.history.runs['partial']}", "#summary")

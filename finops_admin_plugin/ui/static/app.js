@@ -321,7 +321,11 @@ function runRow(run) {
       navLink(runHref(run.runId), "Detail", { "aria-label": `Detail of run ${shortId(run.runId)}` }),
       may("logs") && links.logs ? downloadLink(links.logs, "Logs", { "aria-label": `Download the logs of run ${shortId(run.runId)}`, class: "logs-link" }) : null,
       extLink(links.dagster, "Dagster ↗", { "aria-label": `Open run ${shortId(run.runId)} in Dagster` }),
-      may("logs") ? extLink(links.external, "Ext. logs ↗", { "aria-label": `Open the external logs of run ${shortId(run.runId)}` }) : null));
+      may("logs") ? extLink(links.external, "Ext. logs ↗", { "aria-label": `Open the external logs of run ${shortId(run.runId)}` }) : null,
+      may("reprocess") && run.status === "FAILED" ? el("button", { type: "button", class: "link-button reprocess-row",
+        "aria-label": `Reprocess the failed domains of run ${shortId(run.runId)}`,
+        onclick: () => openReprocess(reprocessPrefill(run, selectedDomains(run.domainStatuses)
+          .filter(([, s]) => s === "FAILED").map(([d]) => d), run.periods || [])) }, "Reprocess…") : null));
 }
 
 // ---- Run Detail --------------------------------------------------------------------------
@@ -369,11 +373,8 @@ function summarySection(run, failedDomains) {
   const errors = run.errors || {};
   const actions = el("p", { class: "actions-row" },
     may("reprocess") ? el("button", { type: "button", class: "primary", id: "reprocess-run",
-      onclick: () => openReprocess({
-        periods: (run.periods || []).map((p) => p.period),
-        domains: failedDomains.length ? failedDomains : run.domains,
-        reason: `Reprocess of run ${shortId(run.runId)}${failedDomains.length ? ` (failed: ${failedDomains.join(", ")})` : ""}`,
-      }) }, failedDomains.length ? "Reprocess failed domains…" : "Reprocess…") : null);
+      onclick: () => openReprocess(reprocessPrefill(run, failedDomains, (run.periods || []).map((p) => p.period))) },
+      failedDomains.length ? "Reprocess failed domains…" : "Reprocess…") : null);
   return panel("summary", "A · Summary",
     kv([
       ["Status", el("span", {}, badge(run.status), run.dagsterStatus ? el("span", { class: "muted", text: ` Dagster ${run.dagsterStatus}` }) : null)],
@@ -388,6 +389,15 @@ function summarySection(run, failedDomains) {
       ["Errors", errors.count ? el("span", { class: "error-text", text: `${errors.count}: ${oneLine(errors.message, 300)}` }) : "none"],
       (run.anomalies || []).length ? ["Anomalies", el("ul", { class: "plain" }, run.anomalies.map((a) => el("li", { class: "abnormal-value", text: anomalyText(a) })))] : null,
     ]), actions);
+}
+
+/** A reprocess of a run: its periods, its failed domains (all its domains when none failed). */
+function reprocessPrefill(run, failedDomains, periods) {
+  return {
+    periods,
+    domains: failedDomains.length ? failedDomains : run.domains,
+    reason: `Reprocess of run ${shortId(run.runId)}${failedDomains.length ? ` (failed: ${failedDomains.join(", ")})` : ""}`,
+  };
 }
 
 function notSelected(blocks) {
