@@ -180,6 +180,25 @@ def test_filters_and_sort_live_in_the_url_through_reload_and_back(ui: Any, ui_wo
     assert _shown_ids(page) == []
 
 
+def test_cursor_pages_load_more_until_the_last(ui: Any, ui_world: UiWorld) -> None:
+    page, seen = ui
+    everything = [i["runId"] for i in _api(ui_world, "/runs", limit=200)["items"]]
+    _open(page, f"{ui_world.base_url}/ui/?limit=4")
+    assert _shown_ids(page) == everything[:4]
+    shown = 4
+    while shown < len(everything):
+        assert page.locator("#more").is_visible()
+        page.click("#more")
+        shown = min(len(everything), shown + 4)
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#runs tbody tr[data-run-id]').length === n", arg=shown
+        )
+    assert _shown_ids(page) == everything
+    assert not page.locator("#more").is_visible()
+    assert any("cursor=" in url for url in seen["runs_requests"])
+    assert "limit" not in (page.locator("#csv-link").get_attribute("href") or "")
+
+
 def test_failed_badge_tooltip_shows_the_short_error_without_server_paths(ui: Any, ui_world: UiWorld) -> None:
     page, _ = ui
     history = ui_world.history

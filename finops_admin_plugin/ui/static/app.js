@@ -200,7 +200,8 @@ function render() {
 
 // ---- Batch Runs --------------------------------------------------------------------------
 
-const FILTER_KEYS = ["status", "period", "domain", "trigger", "from", "to", "q", "anomalous", "sort"];
+const FILTER_KEYS = ["status", "period", "domain", "trigger", "from", "to", "q", "anomalous", "sort", "limit"];
+const pageSize = () => Number(new URLSearchParams(location.search).get("limit")) || 50;
 
 function filtersFromUrl() {
   const url = new URLSearchParams(location.search);
@@ -228,6 +229,8 @@ function formParams() {
     if (value) params.set(name, value);
   }
   if (form.elements.sort.value !== "-startTime") params.set("sort", form.elements.sort.value);
+  const limit = new URLSearchParams(location.search).get("limit");  // page size, kept across filters
+  if (limit) params.set("limit", limit);
   return params;
 }
 
@@ -240,18 +243,20 @@ function applyFilters() {
 function renderRuns() {
   const params = filtersFromUrl();
   fillForm(params);
-  const csv = new URLSearchParams(params); csv.set("format", "csv");
+  const csv = new URLSearchParams(params); csv.delete("limit"); csv.set("format", "csv");
   $("#csv-link").href = `${BASE}/runs?${csv}`;
   state.cursor = null;
   loadRuns(false);
 }
 
 async function loadRuns(append, { refresh = false } = {}) {
+  // A load supersedes a refresh in flight (older generation) and the next one (timer stopped).
+  if (!refresh) stopPolling();
   const generation = refresh ? state.listGeneration : ++state.listGeneration;
   const params = filtersFromUrl();
   if (append && state.cursor) params.set("cursor", state.cursor);
   // A refresh re-reads every row shown so far in one page.
-  if (refresh) params.set("limit", String(Math.min(200, Math.max(50, state.items.length))));
+  if (refresh) params.set("limit", String(Math.min(200, Math.max(pageSize(), state.items.length))));
   let page;
   try { page = await api(`/runs?${params}`); }
   catch (error) { if (generation === state.listGeneration) showError(error); return; }
