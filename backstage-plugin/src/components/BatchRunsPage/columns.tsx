@@ -39,6 +39,8 @@ export function runColumns(
     {
       title: 'Status',
       field: 'status',
+      // One line: a status is never broken between letters in a narrow column.
+      cellStyle: { whiteSpace: 'nowrap' },
       render: run => (
         <StatusBadge
           status={run.status}
@@ -101,7 +103,11 @@ export function runColumns(
       field: 'domainStatuses',
       render: run => (
         <Box display="flex" flexWrap="wrap" maxWidth={220}>
-          {DOMAINS.filter(d => d in run.domainStatuses).map(domain => (
+          {DOMAINS.filter(
+            d =>
+              d in run.domainStatuses &&
+              run.domainStatuses[d] !== 'NOT_SELECTED',
+          ).map(domain => (
             <DomainChip
               key={domain}
               domain={domain}
