@@ -1,11 +1,11 @@
 """What the browser tests of both user interfaces share: one run history behind a real admin API,
 headless Chromium (Debian's), axe-core, and the checks every page must pass.
 
-The built-in UI tests (`test_ui.py`) and the Backstage plugin tests (`test_backstage_ui.py`) use
-the same history (tests/history.py), built once per session: its runs are real Dagster runs.
+The built-in UI tests (`test_ui.py`) and the Backstage plugin tests (`test_ui_backstage.py`) use
+the same history (tests/history.py), built once: its runs are real Dagster runs.
 Screenshots go to `tmp_path`, or to `$FINOPS_SCREENSHOTS_DIR` when set (how
 `docs/screenshots/` is made: `FINOPS_SCREENSHOTS_DIR=docs/screenshots pytest tests/admin/test_ui.py
-tests/admin/test_backstage_ui.py`).
+tests/admin/test_ui_backstage.py`).
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ class _Server:
         self.thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+# Package scope: alive from the first browser test module to the end of tests/admin (the two
+# modules run one after the other), not for the whole session (its API follows Dagster).
+@pytest.fixture(scope="package")
 def ui_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiWorld]:
     """The history of tests/history.py behind two API servers; the admin one follows Dagster."""
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -116,7 +118,7 @@ def ui_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         history.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     require(executable is not None, "Debian package chromium is not installed (make browser)")
