@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -33,9 +34,15 @@ WIDTH, HEIGHT = 1280, 900
 ROWS = "#runs tbody tr[data-run-id]"
 
 
-def _watch(page: Any, origin: str) -> dict[str, list[str]]:
+def _watch(page: Any, origin: str) -> dict[str, list[Any]]:
     """Collects what a page must never do: JavaScript errors, CSP violations, outside requests."""
-    seen: dict[str, list[str]] = {"errors": [], "csp": [], "outside": [], "runs_requests": []}
+    seen: dict[str, list[Any]] = {
+        "errors": [],
+        "csp": [],
+        "outside": [],
+        "runs_requests": [],
+        "runs_times": [],
+    }
     page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
 
     def console(message: Any) -> None:
@@ -48,6 +55,7 @@ def _watch(page: Any, origin: str) -> dict[str, list[str]]:
             seen["outside"].append(url)
         if urlparse(url).path == "/finops/admin/runs":
             seen["runs_requests"].append(url)
+            seen["runs_times"].append(time.monotonic())
 
     page.on("console", console)
     page.on("request", request)
@@ -55,7 +63,7 @@ def _watch(page: Any, origin: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def ui(browser: Any, ui_world: UiWorld) -> Iterator[tuple[Any, dict[str, list[str]]]]:
+def ui(browser: Any, ui_world: UiWorld) -> Iterator[tuple[Any, dict[str, list[Any]]]]:
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, accept_downloads=True)
     page = context.new_page()
     origin = ui_world.base_url.split("/finops/")[0]
@@ -197,6 +205,18 @@ def test_cursor_pages_load_more_until_the_last(ui: Any, ui_world: UiWorld) -> No
     assert not page.locator("#more").is_visible()
     assert any("cursor=" in url for url in seen["runs_requests"])
     assert "limit" not in (page.locator("#csv-link").get_attribute("href") or "")
+
+
+def test_bad_addresses_show_the_api_message(ui: Any, ui_world: UiWorld) -> None:
+    page, _ = ui
+    page.goto(f"{ui_world.base_url}/ui/?period=2026-13")
+    error = page.locator("#error")
+    error.wait_for()
+    assert error.inner_text() == "InputError: period must be YYYY-MM, got '2026-13'"
+    page.goto(f"{ui_world.base_url}/ui/runs/no-such-run")
+    message = page.locator("#detail-body .error")
+    message.wait_for()
+    assert message.inner_text().startswith("NotFoundError:") and "no-such-run" in message.inner_text()
 
 
 def test_failed_badge_tooltip_shows_the_short_error_without_server_paths(ui: Any, ui_world: UiWorld) -> None:
@@ -521,10 +541,14 @@ def test_list_refreshes_while_a_run_is_active_and_stops_after(ui: Any, ui_world:
     _open(page, f"{ui_world.base_url}/ui/?status=RUNNING")
     assert _shown_ids(page) == [history.runs["running"]]
     assert "refreshing every 5 s" in page.locator("#refresh-state").inner_text()
-    first = len(seen["runs_requests"])
-    page.wait_for_timeout(10_800)
-    refreshes = len(seen["runs_requests"]) - first
-    assert 2 <= refreshes <= 3, f"{refreshes} refreshes in 10.8 s (expected one every 5 s)"
+    first = len(seen["runs_times"])
+    deadline = time.monotonic() + 20
+    while len(seen["runs_times"]) < first + 2:  # two refreshes
+        assert time.monotonic() < deadline, "the list did not refresh twice in 20 s with a run RUNNING"
+        page.wait_for_timeout(200)
+    times = seen["runs_times"][first - 1 : first + 2]
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(times)]
+    assert all(4.5 <= gap <= 8 for gap in gaps), f"seconds between refreshes: {gaps} (expected about 5)"
 
     assert history.release_running(), "the running run did not succeed once released"
     page.wait_for_selector("#runs tbody td.muted", timeout=30_000)  # SUCCESS now: no RUNNING run left
