@@ -1,7 +1,8 @@
 """Ingest benchmark: the loader end to end against raw COPY and pandas `to_sql`.
 
-All three write the same validated FOCUS rows into `finops.releves` of one
-embedded PostgreSQL (pgserver) started here, in the same run:
+The input is full width: every FOCUS 1.2 column plus two provider `x_` columns,
+as a FOCUS 1.2 export carries them. All three write the same validated rows into
+`finops.releves` of one embedded PostgreSQL (pgserver) started here, in the same run:
 
 * **raw COPY** (the anchor): the rows already in the loader's COPY layout,
   streamed from a file into `COPY finops.releves (...) FROM STDIN (FORMAT csv)`
@@ -16,7 +17,7 @@ Each measurement starts from an empty table (TRUNCATE, then CHECKPOINT so no
 run pays for the previous one's dirty pages) and is repeated; the median is
 reported. Exit status 1 when a target is missed, 0 when all are met.
 
-    .venv/bin/python bench/ingest.py [--rows 1000000] [--repeat 3] [--to-sql-rows 200000]
+    .venv/bin/python bench/ingest.py [--rows 1000000] [--repeat 3] [--to-sql-rows 50000]
 """
 
 from __future__ import annotations
@@ -32,19 +33,20 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from common import workdir
 from psycopg import sql
 
 from finops_pipeline.demo_data import generate_focus_table
-from finops_pipeline.landing.focus import COPY_COLUMNS, to_csv_bytes, validate_file
+from finops_pipeline.landing.focus import COPY_COLUMNS, add_exact, decimal_sum, to_csv_bytes, validate_file
+from finops_pipeline.landing.focus_columns import FOCUS_COLUMNS
 from finops_pipeline.landing.store import LocalLandingStore
 from finops_pipeline.warehouse.loads import load_period
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
@@ -52,17 +54,41 @@ from finops_pipeline.warehouse.schema import ensure_schema
 
 DOMAIN = "public"
 PERIOD = "2026-10"
-# Targets from the requirements: end to end at least half as fast as raw COPY,
-# and at least five times as fast as pandas to_sql.
-TARGET_VS_COPY = 0.5
+# Targets from the requirements: end to end at least as fast as raw COPY of the same
+# rows into the same table, and at least five times as fast as pandas to_sql.
+TARGET_VS_COPY = 1.0
 TARGET_VS_TO_SQL = 5.0
 # The anchor writes into the same leaf partition of finops.releves as the loader.
 _COPY_SQL = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
     sql.Identifier("finops", partition_name(DOMAIN, PERIOD)),
     sql.SQL(", ").join(sql.Identifier(c) for c in COPY_COLUMNS),
 )
-_TIMESTAMPS = ("billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end")
-_NUMBERS = ("billed_cost", "effective_cost", "consumed_quantity")
+_NUMBERS = tuple(c.sql for c in FOCUS_COLUMNS if c.kind == "decimal")
+_JSON = (*(c.sql for c in FOCUS_COLUMNS if c.kind == "json"), "extra")
+_WORDS = ("Standard", "Committed", "Dynamic", "eu-west-3a", "Compute Instance", "On-Demand", "Used")
+
+
+def widen(table: pa.Table, seed: int = 2) -> pa.Table:
+    """The demo rows with every other FOCUS 1.2 column filled in, and two `x_` columns."""
+    rng = np.random.default_rng(seed)
+    n = table.num_rows
+    columns = {name: table.column(name) for name in table.column_names}
+    for column in FOCUS_COLUMNS:
+        if column.name in columns:
+            continue
+        if column.kind == "decimal":
+            values = np.round(rng.lognormal(1.0, 1.5, size=n), 10).astype(str)
+        elif column.kind == "json":
+            values = np.char.add('{"size": "', np.array(_WORDS)[rng.integers(0, len(_WORDS), size=n)])
+            values = np.char.add(values, '"}')
+        elif column.name.endswith("Currency"):
+            values = np.full(n, "EUR")
+        else:
+            values = np.array(_WORDS)[rng.integers(0, len(_WORDS), size=n)]
+        columns[column.name] = pa.array(values.astype(object), pa.string())
+    columns["x_ServiceCode"] = pa.array(np.char.add("svc-", rng.integers(0, 500, size=n).astype(str)))
+    columns["x_UsageType"] = pa.array(np.array(_WORDS)[rng.integers(0, len(_WORDS), size=n)].astype(object))
+    return pa.table(columns)
 
 
 @dataclass
@@ -87,7 +113,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--to-sql-rows",
         type=int,
-        default=200_000,
+        default=50_000,
         help="rows written by pandas to_sql (a subset: it is slow); 0 skips it",
     )
     parser.add_argument("--files", type=int, default=4, help="CSV landing files the rows are split into")
@@ -148,12 +174,8 @@ def _validated(paths: list[Path], run_id: str) -> Iterator[pa.RecordBatch]:
 
 
 def _billed_total(values: pa.Array) -> Decimal:
-    """What sum(billed_cost) will say: each value rounded to numeric(20, 6) first (half away from 0)."""
-    step = Decimal("0.000001")
-    return sum(
-        (Decimal(v).quantize(step, rounding=ROUND_HALF_UP) for v in values.to_pylist() if v is not None),
-        Decimal(0),
-    ).quantize(step)
+    """What sum(billed_cost) will say: the exact sum (numeric without a scale cap)."""
+    return decimal_sum(values)
 
 
 @dataclass
@@ -178,26 +200,25 @@ def _prepare_inputs(paths: list[Path], copy_file: Path, to_sql_rows: int) -> Inp
             if rows < to_sql_rows:
                 kept.append(batch.slice(0, to_sql_rows - rows))
             rows += batch.num_rows
-            billed += _billed_total(batch.column(COPY_COLUMNS.index("billed_cost")))
+            billed = add_exact(billed, _billed_total(batch.column(COPY_COLUMNS.index("billed_cost"))))
     subset = pa.Table.from_batches(kept) if kept else None
     subset_billed = _billed_total(subset.column("billed_cost").combine_chunks()) if subset else Decimal(0)
     return Inputs(copy_file, rows, billed, subset, subset_billed)
 
 
 def _typed_frame(table: pa.Table) -> Any:
-    """The validated rows as a DataFrame typed like the table: timestamps, floats, dicts."""
+    """The validated rows as a DataFrame typed like the table: timestamps, Decimals, dicts."""
     columns: dict[str, Any] = {}
     for name in table.column_names:
         values = table.column(name)
         if pa.types.is_dictionary(values.type):
             values = values.cast(pa.string())
-        if name in _TIMESTAMPS:
-            values = pc.strptime(values, format="%Y-%m-%dT%H:%M:%S%z", unit="s")
-        elif name in _NUMBERS:
-            values = values.cast(pa.float64())
         columns[name] = values
     frame = pa.table(columns).to_pandas()
-    frame["tags"] = [None if t is None else json.loads(t) for t in frame["tags"]]
+    for name in _NUMBERS:  # exact values, as the loader sends them
+        frame[name] = [None if v is None else Decimal(v) for v in frame[name]]
+    for name in _JSON:
+        frame[name] = [None if t is None else json.loads(t) for t in frame[name]]
     return frame
 
 
@@ -243,10 +264,15 @@ def _fmt(value: float) -> str:
 def _to_sql_writer(url: str, frame: Any) -> tuple[Callable[[], None], Callable[[], None]]:
     """pandas' default path: to_sql(method=None), i.e. SQLAlchemy executemany on psycopg 3."""
     from sqlalchemy import create_engine
-    from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+    from sqlalchemy.dialects.postgresql import JSONB, NUMERIC, TIMESTAMP
 
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    dtype: dict[str, Any] = {c: TIMESTAMP(timezone=True) for c in _TIMESTAMPS} | {"tags": JSONB}
+    timestamps = [c.sql for c in FOCUS_COLUMNS if c.kind == "datetime"]
+    dtype: dict[str, Any] = (
+        {c: TIMESTAMP(timezone=True) for c in timestamps}
+        | {c: JSONB for c in _JSON}
+        | {c: NUMERIC for c in _NUMBERS}
+    )
 
     def write() -> None:
         frame.to_sql("releves", engine, schema="finops", if_exists="append", index=False, dtype=dtype)
@@ -257,13 +283,14 @@ def _to_sql_writer(url: str, frame: Any) -> tuple[Callable[[], None], Callable[[
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     print(
-        f"Ingest benchmark: {args.rows:,} FOCUS rows ({DOMAIN}, {PERIOD}) in {args.files} CSV files, "
+        f"Ingest benchmark: {args.rows:,} full-width FOCUS rows ({DOMAIN}, {PERIOD}) in "
+        f"{args.files} CSV files, "
         f"{os.cpu_count()} CPUs, {args.repeat} runs of each measurement",
         flush=True,
     )
     with workdir(args.data_dir, "finops-bench-") as work:
         started = time.perf_counter()
-        table = generate_focus_table(DOMAIN, PERIOD, args.rows, seed=1)
+        table = widen(generate_focus_table(DOMAIN, PERIOD, args.rows, seed=1))
         landing = work / "landing"
         paths = _write_landing(table, landing, args.files)
         del table

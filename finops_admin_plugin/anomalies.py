@@ -20,22 +20,31 @@ nature); blocks are scored when they succeeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
-from typing import Final
+from typing import Any, Final
 
 from finops_admin_plugin.models import Anomaly, AnomalyMetric
 
 __all__ = [
     "FALLBACK_RATIO",
+    "HISTORY_STATUS",
     "METRICS",
     "MIN_DURATION_DELTA",
     "MIN_HISTORY",
+    "SCORED_RUN_STATUSES",
     "WINDOW",
     "Z_THRESHOLD",
     "MetricHistory",
+    "MetricValues",
+    "RunScores",
+    "ScoredBlock",
+    "ScoredRun",
+    "metric_values",
+    "score_in_order",
     "score_metric",
+    "score_run",
     "score_scope",
 ]
 
@@ -112,3 +121,120 @@ def score_scope(
         if anomaly is not None:
             found.append(anomaly)
     return found
+
+
+# --- comparable runs --------------------------------------------------------------------------------
+
+MetricValues = dict[AnomalyMetric, float | None]
+SCORED_RUN_STATUSES: Final = ("SUCCESS", "FAILED", "CANCELED")  # finished runs get scores
+HISTORY_STATUS: Final = "SUCCESS"  # only successful runs and blocks are history (and get scopes scored)
+
+
+@dataclass(frozen=True)
+class ScoredBlock:
+    domain: str
+    status: str
+    values: MetricValues
+
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """What scoring reads of a run: its comparability keys, its metrics and its blocks'."""
+
+    run_id: str
+    status: str
+    domains: tuple[str, ...]
+    period_count: int
+    sort_time: Any
+    values: MetricValues
+    blocks: tuple[ScoredBlock, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunScores:
+    run_id: str
+    run: list[Anomaly]
+    blocks: dict[str, list[Anomaly]]
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.run) or any(self.blocks.values())
+
+
+def metric_values(
+    duration_seconds: float | None, releves_inserted: int | None, billed_cost: float | None
+) -> MetricValues:
+    return {
+        "durationSeconds": duration_seconds,
+        "relevesInserted": float(releves_inserted) if releves_inserted is not None else None,
+        "billedCost": billed_cost,
+    }
+
+
+def _histories(values: Sequence[MetricValues]) -> list[MetricHistory]:
+    return [
+        MetricHistory(metric, [v for v in (item[metric] for item in values) if v is not None])
+        for metric in METRICS
+    ]
+
+
+def score_run(
+    run: ScoredRun, run_history: Sequence[MetricValues], block_history: Mapping[str, Sequence[MetricValues]]
+) -> RunScores:
+    """Scores of one finished run, given the metrics of its comparable runs (most recent first).
+
+    Comparable, for the run: the last `WINDOW` successful runs with the same domains and number
+    of periods that started strictly before it; for a block: the last `WINDOW` successful blocks
+    of the same domain and number of periods. Only a successful run gets run-scope scores (a
+    failed run's volumes are partial by nature); blocks are scored when they succeeded.
+    """
+    found = (
+        score_scope("run", run.values, _histories(run_history[:WINDOW]))
+        if run.status == HISTORY_STATUS
+        else []
+    )
+    blocks = {
+        block.domain: score_scope(
+            block.domain, block.values, _histories(block_history.get(block.domain, ())[:WINDOW])
+        )
+        for block in run.blocks
+        if block.status == HISTORY_STATUS
+    }
+    return RunScores(run.run_id, found, blocks)
+
+
+def run_key(run: ScoredRun) -> tuple[tuple[str, ...], int]:
+    return (tuple(run.domains), run.period_count)
+
+
+def block_key(domain: str, run: ScoredRun) -> tuple[str, int]:
+    return (domain, run.period_count)
+
+
+def score_in_order(runs: Sequence[ScoredRun]) -> Iterator[RunScores]:
+    """Scores of every finished run, in one pass over `runs` sorted by start time.
+
+    The same scores as `score_run` with each run's history read separately: runs starting at
+    the same instant are not each other's history.
+    """
+    run_history: dict[tuple[tuple[str, ...], int], list[MetricValues]] = {}
+    block_history: dict[tuple[str, int], list[MetricValues]] = {}
+    index = 0
+    while index < len(runs):
+        end = index
+        while end < len(runs) and runs[end].sort_time == runs[index].sort_time:
+            end += 1
+        group = runs[index:end]
+        for run in group:
+            if run.status not in SCORED_RUN_STATUSES:
+                continue
+            history = run_history.get(run_key(run), [])
+            blocks = {b.domain: block_history.get(block_key(b.domain, run), [])[::-1] for b in run.blocks}
+            yield score_run(run, history[::-1], blocks)
+        for run in group:
+            if run.status == HISTORY_STATUS:
+                run_history.setdefault(run_key(run), []).append(run.values)
+            for block in run.blocks:
+                if block.status == HISTORY_STATUS:
+                    block_history.setdefault(block_key(block.domain, run), []).append(block.values)
+        index = end

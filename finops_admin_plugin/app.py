@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI
 
 from finops_admin_plugin import __version__
-from finops_admin_plugin.api import coverage, health, reprocess, runs
+from finops_admin_plugin.api import coverage, health, metrics, reprocess, runs
 from finops_admin_plugin.api.logs import router as logs_router
 from finops_admin_plugin.auth import install_auth
 from finops_admin_plugin.auth.router import router as auth_router
@@ -67,6 +67,7 @@ def create_app(
     router.include_router(runs.router)
     router.include_router(logs_router)
     router.include_router(coverage.router)
+    router.include_router(metrics.router)
     router.include_router(reprocess.router)
     router.include_router(auth_router)
     router.include_router(ui_router)

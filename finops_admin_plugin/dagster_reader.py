@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 
 import sqlalchemy.exc
 from dagster import (
+    AssetKey,
     DagsterEventType,
     DagsterInstance,
     DagsterRun,
@@ -189,6 +190,22 @@ class DagsterReader:
             run_id, of_type=set(MAPPED_EVENT_TYPES), limit=1, ascending=False
         )
         return page.records[0].storage_id if page.records else 0
+
+    def newest_update(self) -> datetime | None:
+        """When a FinOps run record last changed (what the read model must catch up with)."""
+        records = self.instance.get_run_records(
+            filters=RunsFilter(job_name=JOB_NAME), limit=1, order_by="update_timestamp", ascending=False
+        )
+        return records[0].update_timestamp if records else None
+
+    def latest_materializations(self, keys: Sequence[AssetKey]) -> dict[AssetKey, EventLogEntry]:
+        """The newest materialization event of each asset that has one."""
+        found = self.instance.get_latest_materialization_events(keys)
+        return {key: entry for key, entry in found.items() if entry is not None}
+
+    def daemon_heartbeats(self) -> dict[str, float]:
+        """Each Dagster daemon's last heartbeat (epoch seconds), by daemon type."""
+        return {name: beat.timestamp for name, beat in self.instance.get_daemon_heartbeats().items()}
 
     def check(self) -> str:
         """'ok' when the run storage answers (for /healthz)."""

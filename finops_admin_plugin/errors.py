@@ -28,7 +28,16 @@ __all__ = [
     "TooManyRequestsError",
     "error_body",
     "install_error_handlers",
+    "shown",
 ]
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A user's value quoted for an error message, cut after `limit` characters."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "…")
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 class ApiError(Exception):

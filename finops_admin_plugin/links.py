@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
+from finops_admin_plugin.models import BlockLinks, LogExcerpt, LogsSection, RunDetailResponse, RunLinks
 from finops_admin_plugin.settings import API_BASE_PATH
 
 __all__ = [
@@ -35,9 +36,10 @@ __all__ = [
     "TIME_FORMATS",
     "LinkConfig",
     "external_link",
-    "fill_links",
     "render_template",
+    "run_links",
     "template_problems",
+    "with_links",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,39 +184,54 @@ class LinkConfig:
         )
 
 
-def fill_links(run: dict[str, Any], config: LinkConfig) -> dict[str, Any]:
-    """Add `links` (and, for a detail, block links and `logs`) to a run's JSON, in place."""
-    run_id = run["runId"]
+def run_links(
+    run_id: str,
+    start: datetime | str | None,
+    end: datetime | str | None,
+    config: LinkConfig,
+) -> RunLinks:
+    """A run's links: itself and its logs in this API, the Dagster UI, the external log viewer."""
     base = f"{API_BASE_PATH}/runs/{quote(run_id, safe='')}"
-    dagster_url = f"{config.dagster_ui_url}/runs/{quote(run_id, safe='')}"
-    external = external_link(
-        config.logs_url_template,
-        run_id=run_id,
-        start=run.get("startTime"),
-        end=run.get("endTime"),
-        margin_seconds=config.logs_url_margin_seconds,
+    return RunLinks(
+        self=base,
+        logs=f"{base}/logs",
+        dagster=f"{config.dagster_ui_url}/runs/{quote(run_id, safe='')}",
+        external=external_link(
+            config.logs_url_template,
+            run_id=run_id,
+            start=start,
+            end=end,
+            margin_seconds=config.logs_url_margin_seconds,
+        ),
     )
-    run["links"] = {"self": base, "logs": f"{base}/logs", "dagster": dagster_url, "external": external}
-    blocks = run.get("blocks")
-    if blocks is not None:
-        for block in blocks:
-            block["links"] = {
-                "logs": f"{base}/logs?step={quote(block['domain'], safe='')}",
-                "external": external_link(
-                    config.logs_url_template,
-                    run_id=run_id,
-                    domain=block["domain"],
-                    step_key=block["stepKey"],
-                    # A block that never started (or never ended) is searched over the run's window.
-                    start=block.get("startTime") or run.get("startTime"),
-                    end=block.get("endTime") or run.get("endTime"),
-                    margin_seconds=config.logs_url_margin_seconds,
-                ),
+
+
+def with_links(
+    detail: RunDetailResponse, config: LinkConfig, excerpt: LogExcerpt | None
+) -> RunDetailResponse:
+    """The detail with its deployment-dependent parts: run, block and log links, and the excerpt."""
+    links = run_links(detail.run_id, detail.start_time, detail.end_time, config)
+    blocks = [
+        block.model_copy(
+            update={
+                "links": BlockLinks(
+                    logs=f"{links.logs}?step={quote(block.domain, safe='')}",
+                    external=external_link(
+                        config.logs_url_template,
+                        run_id=detail.run_id,
+                        domain=block.domain,
+                        step_key=block.step_key,
+                        # A block that never started (or never ended) is searched over the run's window.
+                        start=block.start_time or detail.start_time,
+                        end=block.end_time or detail.end_time,
+                        margin_seconds=config.logs_url_margin_seconds,
+                    ),
+                )
             }
-        run["logs"] = {
-            "downloadUrl": f"{base}/logs",
-            "dagsterUrl": dagster_url,
-            "externalUrl": external,
-            "excerpt": (run.get("logs") or {}).get("excerpt"),
-        }
-    return run
+        )
+        for block in detail.blocks
+    ]
+    logs = LogsSection(
+        download_url=links.logs, dagster_url=links.dagster, external_url=links.external, excerpt=excerpt
+    )
+    return detail.model_copy(update={"links": links, "blocks": blocks, "logs": logs})

@@ -28,11 +28,16 @@ __all__ = [
     "CoverageLoad",
     "CoverageResponse",
     "ErrorSummary",
+    "LoadQuality",
     "LogExcerpt",
     "LogsSection",
     "MvRefreshResponse",
     "PageInfo",
     "PeriodResponse",
+    "QualityGate",
+    "QualityRejected",
+    "QualitySample",
+    "QualityWarning",
     "RunCollectionResponse",
     "RunDetailResponse",
     "RunLinks",
@@ -45,6 +50,7 @@ __all__ = [
 RunStatus = Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN"]
 BlockStatus = Literal["NOT_SELECTED", "PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED"]
 Trigger = Literal["CRON", "MANUAL"]
+QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
 PeriodRole = Literal["CURRENT", "PREVIOUS", "OTHER"]
 AnomalyMetric = Literal["durationSeconds", "relevesInserted", "billedCost"]
 
@@ -138,7 +144,7 @@ class BlockVolumes(ApiModel):
 
 
 class BlockPeriod(ApiModel):
-    """What one month of a domain loaded (failed months have no entry)."""
+    """What one month of a domain loaded, or the quality gate that kept its previous rows."""
 
     period: str
     rows_read: int | None = None
@@ -146,6 +152,7 @@ class BlockPeriod(ApiModel):
     releves_deleted: int | None = None
     releves_rejected: int | None = None
     billed_cost: float | None = None
+    gate: str | None = Field(default=None, description="set when a quality gate failed this month")
 
 
 class BlockError(ApiModel):
@@ -162,6 +169,43 @@ class BlockLinks(ApiModel):
     external: str | None = None
 
 
+class QualitySample(ApiModel):
+    """Where a rejected row was (admins only): file relative to the landing root, line, column, value."""
+
+    file: str
+    line: int | None = None
+    column: str | None = None
+    value: str | None = None
+
+
+class QualityRejected(ApiModel):
+    reason: str
+    count: int
+    samples: list[QualitySample] = Field(default_factory=list)
+
+
+class QualityWarning(ApiModel):
+    rule: str = Field(description="the FOCUS rule broken by rows that were still loaded")
+    count: int
+
+
+class LoadQuality(ApiModel):
+    """What a domain's load of one period saw."""
+
+    period: str
+    focus_versions: list[str] = Field(default_factory=list)
+    files: int = 0
+    rows_read: int | None = None
+    rows_loaded: int | None = None
+    rejected: list[QualityRejected] = Field(default_factory=list)
+    warnings: list[QualityWarning] = Field(default_factory=list)
+    unassigned_cost: float | None = None
+    unassigned_rows: int | None = None
+    gate: QualityGate | None = Field(
+        default=None, description="the quality gate that failed the period (its previous rows were kept)"
+    )
+
+
 class BlockResponse(ApiModel):
     domain: str
     label: str
@@ -175,6 +219,7 @@ class BlockResponse(ApiModel):
     periods: list[BlockPeriod] = Field(default_factory=list)
     errors: list[BlockError] = Field(default_factory=list)
     anomalies: list[Anomaly] = Field(default_factory=list)
+    quality: list[LoadQuality] = Field(default_factory=list, description="per period, newest first")
     links: BlockLinks | None = None
 
 

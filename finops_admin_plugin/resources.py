@@ -16,8 +16,10 @@ from fastapi import Depends, Request
 
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.errors import ServiceUnavailableError
+from finops_admin_plugin.leader import Leadership
 from finops_admin_plugin.links import LinkConfig
 from finops_admin_plugin.readmodel import Projector, ReadModel, ReadModelUnavailable
+from finops_admin_plugin.readmodel.schema import LOCK_CLASS
 from finops_admin_plugin.settings import AdminSettings
 
 __all__ = ["AdminResources", "ResourcesDep", "get_resources"]
@@ -41,6 +43,7 @@ class AdminResources:
         self._store: ReadModel | None = None
         self._source: DagsterReader | None = None
         self.projector: Projector | None = None
+        self.leadership: Leadership | None = None
 
     @property
     def store(self) -> ReadModel:
@@ -84,13 +87,23 @@ class AdminResources:
         except Exception:
             log.exception("read model projector not started: the Dagster instance cannot be opened")
             return
-        self.projector = Projector(source, self.store, interval=self.projector_interval)
+        # The projector is once-only work: the replica holding the leader lock runs it.
+        self.leadership = Leadership(
+            self.settings.database_url, LOCK_CLASS, interval=min(1.0, self.projector_interval)
+        )
+        self.leadership.start()
+        self.projector = Projector(
+            source, self.store, interval=self.projector_interval, leadership=self.leadership
+        )
         self.projector.start()
 
     def stop(self) -> None:
         if self.projector is not None:
             self.projector.stop()
             self.projector = None
+        if self.leadership is not None:
+            self.leadership.stop()
+            self.leadership = None
         if self._store is not None:
             self._store.close()
         if self._source is not None:

@@ -11,45 +11,21 @@ SCHEMA: Final = "finops"
 RELEVES_TABLE: Final = "finops.releves"
 APPLICATIONS_TABLE: Final = "finops.applications"
 
-# FOCUS 1.2 columns read from landing files. Mandatory ones must exist and be non-empty.
-FOCUS_MANDATORY_COLUMNS: Final = (
-    "BillingPeriodStart",
-    "BillingPeriodEnd",
-    "ChargePeriodStart",
-    "ChargePeriodEnd",
-    "ChargeCategory",
-    "BilledCost",
-    "EffectiveCost",
-    "BillingCurrency",
-    "ServiceName",
-    "ServiceCategory",
-    "SubAccountId",
+# Tag keys (inside FOCUS `Tags`) naming the application a cost record belongs to, in order
+# of preference, compared case-insensitively (FINOPS_APPLICATION_TAG_KEYS overrides them):
+# the usual spellings, AWS's `user:` prefix for user-defined cost allocation tags, then
+# `Project`, which Azure and GCP exports often carry instead.
+DEFAULT_APPLICATION_TAG_KEYS: Final = (
+    "application",
+    "app",
+    "user:application",
+    "user:app",
+    "project",
+    "user:project",
 )
-FOCUS_OPTIONAL_COLUMNS: Final = (
-    "BillingAccountId",
-    "ProviderName",
-    "RegionId",
-    "ResourceId",
-    "ResourceName",
-    "SubAccountName",
-    "ConsumedQuantity",
-    "ConsumedUnit",
-    "Tags",
-)
-FOCUS_COLUMNS: Final = FOCUS_MANDATORY_COLUMNS + FOCUS_OPTIONAL_COLUMNS
-
-# Tag key (inside FOCUS `Tags`) naming the application a cost record belongs to.
-APPLICATION_TAG: Final = "application"
 UNASSIGNED_APPLICATION: Final = "unassigned"
 UNASSIGNED_FAMILY: Final = "Unassigned"
 
-# ISO 4217 codes accepted in BillingCurrency.
-CURRENCIES: Final = frozenset(
-    {
-        "EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN",
-        "CZK", "HUF", "RON", "BGN", "CNY", "HKD", "SGD", "INR", "BRL", "MXN", "ZAR", "KRW",
-        "TRY", "ILS", "AED", "SAR", "MAD", "TND", "XOF", "XAF",
-    }
-)  # fmt: skip
-
+# Landing files, matched case-insensitively; everything else in a period folder (hidden
+# files, `_SUCCESS`, manifests, checksums) is skipped.
 LANDING_FILE_SUFFIXES: Final = (".csv", ".csv.gz", ".parquet")

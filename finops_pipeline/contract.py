@@ -124,6 +124,7 @@ class LoadMeta:
     PERIODS: Final = "periods"  # JSON: period -> the figures above, plus the two below
     FILES: Final = "files"
     SECONDS: Final = "seconds"
+    QUALITY: Final = "quality"  # what the load saw: FOCUS versions, rejects, warnings, gate (DESIGN.md)
     # Materialization of the releves asset, one per loaded (period, domain).
     DOMAIN: Final = "domain"
     PERIOD: Final = "period"
@@ -183,16 +184,22 @@ def batch_tags(
 
 
 def batch_run_config(
-    periods: list[str], domains: list[str], *, in_process: bool = False, **extra: Any
+    periods: list[str],
+    domains: list[str],
+    *,
+    allow_shrink: bool = False,
+    in_process: bool = False,
+    **extra: Any,
 ) -> dict[str, Any]:
     """The run config of `finops_batch` for these periods and domains.
 
-    `extra` adds other top-level run-config sections (e.g. `loggers`).
+    `allow_shrink` lets a deliberate restatement replace a month with far fewer rows (the shrink
+    gate); `extra` adds other top-level run-config sections (e.g. `loggers`).
     """
-    config: dict[str, Any] = {
-        "ops": {PLAN_STEP: {"config": {"periods": list(periods), "domains": list(domains)}}},
-        **extra,
-    }
+    plan: dict[str, Any] = {"periods": list(periods), "domains": list(domains)}
+    if allow_shrink:
+        plan["allow_shrink"] = True
+    config: dict[str, Any] = {"ops": {PLAN_STEP: {"config": plan}}, **extra}
     if in_process:
         config["execution"] = {"config": {"in_process": {}}}
     return config

@@ -27,7 +27,13 @@ def build_definitions() -> Definitions:
         ],
         sensors=[build_reprocess_sensor(settings.reprocess_sensor_interval_seconds, batch)],
         resources={
-            "warehouse": WarehouseResource(database_url=EnvVar("FINOPS_DATABASE_URL")),
+            "warehouse": WarehouseResource(
+                database_url=EnvVar("FINOPS_DATABASE_URL"),
+                period_basis=settings.period_basis,
+                application_tag_keys=settings.tag_keys,
+                max_rejected_ratio=settings.max_rejected_ratio,
+                max_shrink_ratio=settings.max_shrink_ratio,
+            ),
             # S3 endpoint, region and credentials come from the standard AWS_* variables.
             "landing": LandingResource(uri=EnvVar("FINOPS_LANDING_URI"), s3=S3Resource()),
             "reprocess_queue": ReprocessQueueResource(database_url=EnvVar("FINOPS_DATABASE_URL")),

@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from finops_pipeline.constants import FOCUS_COLUMNS
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import add_months, default_periods, format_period, month_bounds, parse_period
 
 __all__ = [
+    "DEMO_COLUMNS",
     "DEMO_ROWS_PER_MONTH",
     "DemoApplication",
     "demo_applications",
@@ -56,6 +56,13 @@ _PROVIDERS: Final = {
 }
 _REGIONS: Final = ("eu-west-3", "eu-west-1", "eu-central-1", "paris-1", "marseille-2")
 _UNITS: Final = ("Hours", "GB-Month", "Requests", "vCPU-Hours")
+# The FOCUS 1.2 columns the demo exports carry (a subset, as many exporters write).
+DEMO_COLUMNS: Final = (
+    "BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+    "ChargeCategory", "BilledCost", "EffectiveCost", "BillingCurrency", "ServiceName", "ServiceCategory",
+    "ProviderName", "RegionId", "ResourceId", "ResourceName", "SubAccountId", "SubAccountName",
+    "ConsumedQuantity", "ConsumedUnit", "Tags",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,10 @@ def generate_focus_table(
 ) -> pa.Table:
     """`rows` FOCUS 1.2 records of one domain and month, as strings (CSV-shaped).
 
-    About `reject_fraction` of them break a FOCUS rule (bad cost, unknown
-    currency, charge period outside the month, missing service name).
+    About `reject_fraction` of them break a FOCUS rule: half of those cannot be
+    stored (bad cost, unknown currency) and are rejected, the other half are
+    conformance findings that load (charge period before the billing period,
+    missing service name).
     """
     apps = applications or demo_applications()
     rng = np.random.default_rng(seed)
@@ -139,7 +148,10 @@ def generate_focus_table(
         "Tags": tags,
     }
     columns = {k: v.astype(object) for k, v in columns.items()}
-    bad = np.flatnonzero(rng.random(rows) < reject_fraction)
+    # Evenly spread, a fixed count: even a small demo month stays under the rejected-ratio
+    # gate (1%), and tests know how many rows of each kind there are.
+    count = int(rows * reject_fraction)
+    bad = np.linspace(0, rows - 1, num=count, dtype=np.int64) if count else np.array([], dtype=np.int64)
     for i, row in enumerate(bad):
         kind = i % 4
         if kind == 0:
@@ -150,7 +162,7 @@ def generate_focus_table(
             columns["ChargePeriodStart"][row] = (start - timedelta(days=3)).strftime(fmt)
         else:
             columns["ServiceName"][row] = None
-    return pa.table({name: pa.array(columns[name], pa.string()) for name in FOCUS_COLUMNS})
+    return pa.table({name: pa.array(columns[name], pa.string()) for name in DEMO_COLUMNS})
 
 
 def _writer_for(dest: str, s3_client_factory: Callable[[], Any] | None) -> Callable[[str, bytes], str]:

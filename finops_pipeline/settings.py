@@ -1,4 +1,5 @@
-"""Settings of the code location that are not Dagster resources (schedule timing, executor)."""
+"""Settings of the code location: schedule timing, executor, and the load rules handed to the
+warehouse resource."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from finops_pipeline.constants import DEFAULT_APPLICATION_TAG_KEYS
 
 # How finops_batch runs its steps (finops_pipeline/executors.py builds the executor).
 ExecutorName = Literal["multiprocess", "k8s"]
@@ -44,6 +47,37 @@ class PipelineSettings(BaseSettings):
             f"FINOPS_EXECUTOR must be one of {', '.join(choices)} ('multiprocess': steps in processes on "
             f"this machine; 'k8s': each step in its own Kubernetes Job), got {value!r}"
         )
+
+    period_basis: Literal["billing", "charge"] = Field(
+        default="billing",
+        description="which FOCUS period puts a row in a landing month: BillingPeriodStart (billing) "
+        "or ChargePeriodStart (charge)",
+    )
+    application_tag_keys: str = Field(
+        default=",".join(DEFAULT_APPLICATION_TAG_KEYS),
+        description="comma-separated tag keys naming a record's application, first found wins, "
+        "compared case-insensitively",
+    )
+    max_rejected_ratio: float = Field(
+        default=0.01, ge=0, le=1, description="largest share of rejected rows a (period, domain) load accepts"
+    )
+    max_shrink_ratio: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="largest share of its rows a loaded (period, domain) may lose to a new load",
+    )
+
+    @field_validator("application_tag_keys")
+    @classmethod
+    def _keys_not_empty(cls, value: str) -> str:
+        if not [k for k in value.split(",") if k.strip()]:
+            raise ValueError("FINOPS_APPLICATION_TAG_KEYS names no tag key; e.g. application,app,project")
+        return value
+
+    @property
+    def tag_keys(self) -> list[str]:
+        return [k.strip() for k in self.application_tag_keys.split(",") if k.strip()]
 
 
 @lru_cache

@@ -49,6 +49,7 @@ from finops_pipeline.contract import (
     TAG_REPROCESS_REQUEST_ID,
 )
 from finops_pipeline.definitions import build_definitions
+from finops_pipeline.reprocess.queue import ReprocessQueue
 from finops_pipeline.resources import ReprocessQueueResource
 from finops_pipeline.warehouse.schema import ensure_schema
 from tests.conftest import TEST_PERIODS
@@ -196,6 +197,7 @@ def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             projector_interval=0.2,
         )
         with TestClient(app) as client:
+            ReprocessQueue(database_url).ensure_schema()  # each test may count requests first
             yield World(
                 database_url=database_url,
                 landing=landing,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -75,6 +76,7 @@ def run_batch(
     periods: list[str],
     domains: list[str],
     tags: dict[str, str] | None = None,
+    allow_shrink: bool = False,
 ) -> ExecuteInProcessResult:
     """A real finops_batch run, in process, on `instance` (env must point at the warehouse)."""
     from finops_pipeline.contract import TRIGGER_MANUAL, batch_run_config, batch_tags
@@ -87,7 +89,7 @@ def run_batch(
     run_tags.update(tags or {})
     return job.execute_in_process(
         instance=instance,
-        run_config=batch_run_config(periods, domains),
+        run_config=batch_run_config(periods, domains, allow_shrink=allow_shrink),
         tags=run_tags,
         raise_on_error=False,
     )
@@ -98,53 +100,72 @@ def run_batch(
 # batch's vectorized validation is compared with a second, simple implementation.
 
 
-def reference_reject_reason(row: dict[str, Any], period: str) -> str | None:
-    """The documented rule a FOCUS row breaks first (None for a valid row)."""
-    import json
-    from datetime import datetime
+def focus_samples_dir() -> Path:
+    """The FinOps Foundation's FOCUS samples.
+
+    FINOPS_FOCUS_SAMPLES_DIR, or `<repo>/../shared/focus-samples`; missing fails in CI.
+    """
+    folder = Path(
+        os.environ.get("FINOPS_FOCUS_SAMPLES_DIR")
+        or Path(__file__).resolve().parents[1].parent / "shared" / "focus-samples"
+    )
+    require((folder / "focus_sample.csv").is_file(), f"FOCUS sample data not found under {folder}")
+    return folder
+
+
+_REQUIRED = ("BilledCost", "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd")
+_TIMESTAMPS = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
+
+
+def reference_reject_reason(row: dict[str, Any], period: str, basis: str = "billing") -> str | None:
+    """The documented reason a FOCUS row cannot be stored (None for a row that loads).
+
+    Only what cannot be stored truthfully is a reason; FOCUS conformance findings
+    (a missing service name, a charge outside its billing period...) load.
+    """
+    from datetime import UTC, datetime
     from decimal import Decimal, InvalidOperation
 
-    from finops_pipeline.constants import CURRENCIES, FOCUS_MANDATORY_COLUMNS
+    from finops_pipeline.landing.focus_columns import FOCUS_BY_NAME, billing_currencies
     from finops_pipeline.periods import month_bounds
 
     def empty(name: str) -> bool:
         value = row.get(name)
         return value is None or value == "" or (isinstance(value, float) and value != value)
 
-    for name in FOCUS_MANDATORY_COLUMNS:
+    for name in (*_REQUIRED, "ChargePeriodStart", "ChargePeriodEnd"):
+        if name not in row:
+            return f"missing_column:{name}"
+    for name in (*_REQUIRED, "ChargePeriodStart", "ChargePeriodEnd"):
         if empty(name):
             return f"missing_value:{name}"
-    for name in ("BilledCost", "EffectiveCost", "ConsumedQuantity"):
-        if empty(name):
+    for name, value in row.items():
+        column = FOCUS_BY_NAME.get(name)
+        if column is None or column.kind != "decimal" or empty(name):
             continue
+        # Python's Decimal also takes spaces, underscores, NaN and Infinity: FOCUS numbers do not.
+        plain = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", str(value)) is not None
         try:
-            number = Decimal(str(row[name]))
+            number: Decimal | None = Decimal(str(value)) if plain else None
         except InvalidOperation:
             number = None
-        if number is None or not number.is_finite() or abs(number) >= Decimal("1e13"):
-            return "invalid_quantity" if name == "ConsumedQuantity" else "invalid_cost"
+        if number is None or not number.is_finite():
+            suffix = "cost" if name.endswith("Cost") else "quantity" if name.endswith("Quantity") else "price"
+            return f"invalid_{suffix}"
     stamps: dict[str, datetime] = {}
-    for name in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"):
+    for name in _TIMESTAMPS:
+        text = str(row[name]).strip().removesuffix(" UTC").replace("Z", "+00:00")
         try:
-            stamp = datetime.fromisoformat(str(row[name]))
+            stamp = datetime.fromisoformat(text)
         except ValueError:
             return f"invalid_timestamp:{name}"
-        stamps[name] = stamp if stamp.tzinfo else stamp.replace(tzinfo=month_bounds(period)[0].tzinfo)
-    if row["BillingCurrency"] not in CURRENCIES:
+        stamps[name] = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if row["BillingCurrency"] not in billing_currencies():
         return "unknown_currency"
     start, end = month_bounds(period)
-    charge_start, charge_end = stamps["ChargePeriodStart"], stamps["ChargePeriodEnd"]
-    if not (start <= charge_start < end and charge_start < charge_end <= end):
-        return "charge_period_outside_month"
-    if not empty("Tags"):
-        try:
-            tags = json.loads(row["Tags"])
-            # jsonb stores UTF-8: a lone UTF-16 surrogate has no UTF-8 form.
-            json.dumps(tags, ensure_ascii=False).encode("utf-8")
-            if not isinstance(tags, dict):
-                return "invalid_tags"
-        except (ValueError, UnicodeEncodeError):
-            return "invalid_tags"
+    anchor = stamps["BillingPeriodStart" if basis == "billing" else "ChargePeriodStart"]
+    if not start <= anchor < end:
+        return f"{basis}_period_outside_month"
     if any(isinstance(v, str) and "\x00" in v for v in row.values()):
         return "invalid_character"
     return None
@@ -202,12 +223,24 @@ def expected_from_local_landing(root: Path, periods: list[str]) -> dict[tuple[st
     return expected_from_frames(frames)
 
 
-def application_of(row: dict[str, Any]) -> str:
+def application_of(row: dict[str, Any], keys: tuple[str, ...] | None = None) -> str:
+    """The first of `keys` (default: the loader's) found in the row's tags, case-insensitively."""
     import json
 
-    tags = json.loads(row["Tags"]) if row.get("Tags") else {}
-    value = tags.get("application")
-    return str(value) if value not in (None, "") else "unassigned"
+    from finops_pipeline.constants import DEFAULT_APPLICATION_TAG_KEYS
+
+    try:
+        tags = json.loads(row["Tags"]) if row.get("Tags") else {}
+    except ValueError:
+        tags = {}
+    lowered: dict[str, Any] = {}
+    for key, value in tags.items() if isinstance(tags, dict) else []:
+        lowered.setdefault(key.lower(), value)
+    for key in keys or DEFAULT_APPLICATION_TAG_KEYS:
+        value = lowered.get(key.lower())
+        if value not in (None, ""):
+            return value if isinstance(value, str) else json.dumps(value)
+    return "unassigned"
 
 
 def query(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from finops_admin_plugin.api.runs import RunDep
+from finops_admin_plugin.api.runs import RunIdDep
 from finops_admin_plugin.auth import AdminDep
-from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.dagster_reader import LogStorageUnavailable
 from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
 from finops_admin_plugin.logs import (
     LogDownload,
@@ -43,19 +43,18 @@ _ATTACHMENT = {
 async def download_logs(
     _caller: AdminDep,
     resources: ResourcesDep,
-    run: RunDep,
+    run_id: RunIdDep,
     step: Annotated[
         str | None,
         Query(max_length=200, description="a domain (open, private, ...) or a step key of the run"),
     ] = None,
     stream: Annotated[Stream, Query(description="all (default), events, stdout or stderr")] = "all",
 ) -> StreamingResponse:
-    run_id = run["runId"]
     events_url = f"{API_BASE_PATH}/runs/{quote(run_id, safe='')}/logs?" + (
         f"step={quote(step, safe='')}&stream=events" if step else "stream=events"
     )
     try:
-        source = DagsterReader(resources.source.instance)
+        source = resources.source
         # Every check that decides the status runs before the first byte (storage probed included).
         download: LogDownload = await run_in_threadpool(
             prepare_download, source, run_id, step=step, stream=stream, events_url=events_url

@@ -13,30 +13,30 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import sqlalchemy.exc
+from dagster import RunRecord
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from finops_admin_plugin.auth import Caller, ReaderDep
 from finops_admin_plugin.auth.roles import can_administer
-from finops_admin_plugin.dagster_reader import DagsterReader
-from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
-from finops_admin_plugin.links import fill_links
+from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError, shown
+from finops_admin_plugin.links import run_links, with_links
 from finops_admin_plugin.logs import build_excerpt
-from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
-from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
+from finops_admin_plugin.mapping.runs import map_run_detail
+from finops_admin_plugin.models import LogExcerpt, RunCollectionResponse, RunDetailResponse, RunStatus
 from finops_admin_plugin.readmodel import SORTS, CursorError, ReadModelUnavailable, RunFilters
 from finops_admin_plugin.resources import AdminResources, ResourcesDep
 from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
 from finops_pipeline.periods import PeriodError, parse_period
 
-__all__ = ["RunDep", "RunFiltersDep", "get_run", "get_run_filters", "router"]
+__all__ = ["RunDep", "RunFiltersDep", "RunIdDep", "get_run", "get_run_filters", "get_run_id", "router"]
 
 router = APIRouter(tags=["runs"])
 
-RUN_STATUSES = ("QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN")
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TRIGGERS = (TRIGGER_CRON, TRIGGER_MANUAL)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RUN_ID_SEARCH = re.compile(r"^[0-9A-Fa-f-]{1,36}$")
@@ -49,16 +49,11 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _shown(value: str, limit: int = 80) -> str:
-    """A user value quoted for an error message, cut when very long."""
-    return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
 def _values(param: str, raw: list[str]) -> list[str]:
     """Repeatable parameter values; `a,b` counts as two values."""
     values = [part.strip() for item in raw for part in item.split(",")]
     if any(not v for v in values):
-        raise InputError(f"{param}: empty value in {_shown(','.join(raw))}")
+        raise InputError(f"{param}: empty value in {shown(','.join(raw))}")
     return values
 
 
@@ -67,7 +62,7 @@ def _enum(param: str, raw: list[str], allowed: tuple[str, ...], *, upper: bool) 
     for value in _values(param, raw):
         normalized = value.upper() if upper else value.lower()
         if normalized not in allowed:
-            raise InputError(f"{param}: unknown value {_shown(value)}; expected any of {', '.join(allowed)}")
+            raise InputError(f"{param}: unknown value {shown(value)}; expected any of {', '.join(allowed)}")
         chosen.append(normalized)
     return tuple(dict.fromkeys(chosen))
 
@@ -79,7 +74,7 @@ def _instant(param: str, value: str, *, upper_bound: bool) -> datetime:
     """
     text = value.strip()
     problem = (
-        f"{param} must be an ISO date (2026-11-01) or datetime (2026-11-01T06:00:00Z), got {_shown(value)}"
+        f"{param} must be an ISO date (2026-11-01) or datetime (2026-11-01T06:00:00Z), got {shown(value)}"
     )
     if len(text) > 40:
         raise InputError(problem)
@@ -119,17 +114,17 @@ async def get_run_filters(
         try:
             parse_period(value)
         except PeriodError as exc:
-            raise InputError(f"period must be YYYY-MM, got {_shown(value)}") from exc
+            raise InputError(f"period must be YYYY-MM, got {shown(value)}") from exc
         periods.append(value)
     triggers = _enum("trigger", [trigger], TRIGGERS, upper=True) if trigger is not None else ()
     if sort not in SORTS:
-        raise InputError(f"sort must be one of {', '.join(SORTS)}; got {_shown(sort)}")
+        raise InputError(f"sort must be one of {', '.join(SORTS)}; got {shown(sort)}")
     start_from = _instant("from", from_, upper_bound=False) if from_ is not None else None
     start_before = _instant("to", to, upper_bound=True) if to is not None else None
     if start_from is not None and start_before is not None and start_from >= start_before:
-        raise InputError(f"from ({_shown(from_ or '')}) is after to ({_shown(to or '')})")
+        raise InputError(f"from ({shown(from_ or '')}) is after to ({shown(to or '')})")
     if q is not None and not _RUN_ID_SEARCH.match(q.strip()):
-        raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {_shown(q)}")
+        raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {shown(q)}")
     return RunFilters(
         statuses=_enum("status", status, RUN_STATUSES, upper=True),
         periods=tuple(dict.fromkeys(periods)),
@@ -224,7 +219,7 @@ def list_runs(
             try:
                 after = resources.store.cursor_key().decode(cursor, filters)
             except CursorError as exc:
-                raise InputError(f"cursor is not valid: {exc}; got {_shown(cursor, 40)}") from None
+                raise InputError(f"cursor is not valid: {exc}; got {shown(cursor, 40)}") from None
         page = resources.store.page(filters, limit, after)
     except ReadModelUnavailable as exc:
         raise ServiceUnavailableError(str(exc)) from None
@@ -233,45 +228,88 @@ def list_runs(
         if page.next_after
         else None
     )
-    items = [fill_links(item, resources.links) for item in page.items]
+    # The stored list items are served as they are (validating 50 documents per page would cost more
+    # than the query); tests validate every stored item against RunResponse.
+    for item in page.items:
+        item["links"] = run_links(
+            item["runId"], item.get("startTime"), item.get("endTime"), resources.links
+        ).model_dump(by_alias=True)
+    items = page.items
     return _json({"items": items, "pageInfo": {"nextCursor": next_cursor}, "totalItems": page.total})
+
+
+def _checked_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {shown(run_id)}")
+    return run_id
+
+
+def _finops_record(resources: AdminResources, run_id: str) -> RunRecord:
+    """The Dagster record of a FinOps run; NotFoundError for an unknown run or another job's."""
+    record = resources.source.run_record(run_id)
+    if record is None:
+        raise NotFoundError(f"no run with runId {shown(run_id)} in Dagster")
+    job_name = record.dagster_run.job_name
+    if job_name != JOB_NAME:
+        raise NotFoundError(
+            f"runId {shown(run_id)} is a run of Dagster job {job_name!r}, "
+            f"not of the FinOps batch ({JOB_NAME})"
+        )
+    return record
+
+
+def get_run_id(
+    resources: ResourcesDep,
+    run_id: Annotated[str, Path(alias="runId", description="Dagster run id of a FinOps batch run")],
+) -> str:
+    """The id of a FinOps run known to the read model or to Dagster (a cheap check: no detail built)."""
+    _checked_run_id(run_id)
+    try:
+        if resources.store.summary(run_id) is not None:
+            return run_id
+    except (ReadModelUnavailable, ServiceUnavailableError):
+        pass  # Dagster can still say
+    try:
+        _finops_record(resources, run_id)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
+    return run_id
+
+
+RunIdDep = Annotated[str, Depends(get_run_id)]
 
 
 def get_run(
     resources: ResourcesDep,
     run_id: Annotated[str, Path(alias="runId", description="Dagster run id of a FinOps batch run")],
-) -> dict[str, Any]:
-    """The detail JSON of a FinOps run: stored once it has ended, fresh from Dagster before."""
-    if not _RUN_ID.match(run_id):
-        raise InputError(f"runId must be a Dagster run id (letters, digits, dashes); got {_shown(run_id)}")
+) -> RunDetailResponse:
+    """The detail of a FinOps run: stored once it has ended, fresh from Dagster before."""
+    _checked_run_id(run_id)
     try:
-        stored = resources.store.detail(run_id)
+        found = resources.store.detail(run_id)
     except (ReadModelUnavailable, ServiceUnavailableError):
-        stored = None  # the detail can still be built from Dagster
-    if stored is not None and not stored[1]:
-        return stored[0]
+        found = None  # the detail can still be built from Dagster
+    stored = RunDetailResponse.model_validate(found[0]) if found is not None else None
+    if stored is not None and found is not None and not found[1]:
+        return stored
     try:
-        record = resources.source.run_record(run_id)
-        if record is None:
-            raise NotFoundError(f"no run with runId {_shown(run_id)} in Dagster")
-        job_name = record.dagster_run.job_name
-        if job_name != JOB_NAME:
-            raise NotFoundError(
-                f"runId {_shown(run_id)} is a run of Dagster job {job_name!r}, "
-                f"not of the FinOps batch ({JOB_NAME})"
-            )
-        detail = detail_payload(map_run_detail(record, resources.source.events(run_id).entries))
+        record = _finops_record(resources, run_id)
+        detail = map_run_detail(record, resources.source.events(run_id).entries)
     except sqlalchemy.exc.SQLAlchemyError as exc:
         raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
-    if stored is not None:  # anomalies are scored by the projector, from history
-        detail["anomalies"] = stored[0].get("anomalies", [])
-        previous = {b["domain"]: b.get("anomalies", []) for b in stored[0].get("blocks", [])}
-        for block in detail["blocks"]:
-            block["anomalies"] = previous.get(block["domain"], [])
-    return detail
+    if stored is None:
+        return detail
+    # Anomalies are scored by the projector, from history: keep the stored ones.
+    previous = {b.domain: b.anomalies for b in stored.blocks}
+    return detail.model_copy(
+        update={
+            "anomalies": stored.anomalies,
+            "blocks": [b.model_copy(update={"anomalies": previous.get(b.domain, [])}) for b in detail.blocks],
+        }
+    )
 
 
-RunDep = Annotated[dict[str, Any], Depends(get_run)]
+RunDep = Annotated[RunDetailResponse, Depends(get_run)]
 
 
 @router.get(
@@ -279,18 +317,36 @@ RunDep = Annotated[dict[str, Any], Depends(get_run)]
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> Response:
-    payload = dict(run)
-    payload["logs"] = {"excerpt": _log_excerpt(resources, caller, payload)}
-    return _json(fill_links(payload, resources.links))
+def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> RunDetailResponse:
+    if not can_administer(caller):
+        run = _without_samples(run)
+    return with_links(run, resources.links, _log_excerpt(resources, caller, run))
 
 
-def _log_excerpt(resources: AdminResources, caller: Caller, run: dict[str, Any]) -> dict[str, Any] | None:
+def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
+    """Rejected rows' file, line and value are for admins: a read-only caller gets the counts."""
+    blocks = [
+        block.model_copy(
+            update={
+                "quality": [
+                    q.model_copy(
+                        update={"rejected": [r.model_copy(update={"samples": []}) for r in q.rejected]}
+                    )
+                    for q in block.quality
+                ]
+            }
+        )
+        for block in run.blocks
+    ]
+    return run.model_copy(update={"blocks": blocks})
+
+
+def _log_excerpt(resources: AdminResources, caller: Caller, run: RunDetailResponse) -> LogExcerpt | None:
     """A FAILED run's failing step and the end of its stderr; log content, so for admins only."""
-    if run.get("status") != "FAILED" or not can_administer(caller):
+    if run.status != "FAILED" or not can_administer(caller):
         return None
     try:
-        instance = resources.source.instance
+        source = resources.source
     except ServiceUnavailableError:
         return None
-    return build_excerpt(DagsterReader(instance), run["runId"])
+    return build_excerpt(source, run.run_id)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry
 
 from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.models import LogExcerpt
 
 __all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failure_message_lines"]
 
@@ -90,10 +91,8 @@ def _failing_step(source: DagsterReader, run_id: str) -> tuple[str, EventLogEntr
     return None
 
 
-def build_excerpt(
-    source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES
-) -> dict[str, Any] | None:
-    """`{"stepKey", "lines"}` for a FAILED run, None otherwise (or when no step can be blamed)."""
+def build_excerpt(source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES) -> LogExcerpt | None:
+    """The failing step and its last lines for a FAILED run; None otherwise (or when none is to blame)."""
     try:
         run = source.run(run_id)
         if run is None or run.status != DagsterRunStatus.FAILURE:
@@ -119,4 +118,4 @@ def build_excerpt(
                 note = f"(the stderr of {step_key} is no longer in the compute log storage)"
         except LogStorageUnavailable as exc:
             note = f"(the stderr of {step_key} could not be read: {exc.message})"
-    return {"stepKey": step_key, "lines": excerpt_lines(tail, message, note=note, limit=max_lines)}
+    return LogExcerpt(step_key=step_key, lines=excerpt_lines(tail, message, note=note, limit=max_lines))

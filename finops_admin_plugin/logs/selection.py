@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from finops_admin_plugin.errors import shown
 from finops_pipeline.contract import DOMAINS, load_step_key
 
 __all__ = [
@@ -27,18 +28,16 @@ __all__ = [
 Stream = Literal["all", "events", "stdout", "stderr"]
 STREAMS: Final[tuple[Stream, ...]] = ("all", "events", "stdout", "stderr")
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
-_SHOWN_LIMIT = 60
 
 
 class StepNotInRun(ValueError):
     """`step` names no step of the run."""
 
     def __init__(self, step: str, run_id: str, run_steps: Sequence[str]) -> None:
-        shown = step if len(step) <= _SHOWN_LIMIT else step[:_SHOWN_LIMIT] + "…"
         listed = ", ".join(run_steps) if run_steps else "none recorded yet"
         domains = ", ".join(DOMAINS)
         super().__init__(
-            f"step {shown!r} is not a step of run {run_id}; use a domain ({domains}) or one of its "
+            f"step {shown(step, 60)} is not a step of run {run_id}; use a domain ({domains}) or one of its "
             f"steps: {listed}"
         )
         self.step = step

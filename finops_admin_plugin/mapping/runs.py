@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import DagsterEventType, EventLogEntry, RunRecord
+from pydantic import ValidationError
 
 from finops_admin_plugin.mapping.status import ACTIVE_STATUSES, map_run_status
 from finops_admin_plugin.models import (
@@ -30,6 +31,7 @@ from finops_admin_plugin.models import (
     BlockStatus,
     BlockVolumes,
     ErrorSummary,
+    LoadQuality,
     MvRefreshResponse,
     PeriodResponse,
     RunDetailResponse,
@@ -129,6 +131,19 @@ def _raw(value: Any) -> Any:
     if hasattr(value, "data") and not isinstance(value, Mapping):
         return value.data  # JsonMetadataValue
     return getattr(value, "value", value)
+
+
+def _quality(period: str, value: Any) -> LoadQuality | None:
+    """A period's `quality` metadata as the view model; None when absent or of an unknown shape
+    (a newer pipeline's metadata degrades this field, never the page)."""
+    raw = _raw(value)
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return LoadQuality.model_validate({**raw, "period": period})
+    except ValidationError:
+        log.warning("load quality of period %s has an unknown shape; not shown", period)
+        return None
 
 
 def _int(value: Any) -> int | None:
@@ -352,6 +367,7 @@ def _block(
     metadata = step.metadata if step else {}
     volumes = BlockVolumes()
     periods: list[BlockPeriod] = []
+    quality: list[LoadQuality] = []
     if metadata:
         rejected = _raw(metadata.get(LoadMeta.REJECTED_BY_REASON))
         volumes = BlockVolumes(
@@ -372,6 +388,9 @@ def _block(
                 values = per_period[period]
                 if not isinstance(values, Mapping):
                     continue
+                found = _quality(str(period), values.get(LoadMeta.QUALITY))
+                if found is not None:
+                    quality.append(found)
                 periods.append(
                     BlockPeriod(
                         period=str(period),
@@ -380,6 +399,7 @@ def _block(
                         releves_deleted=_int(values.get(LoadMeta.RELEVES_DELETED)),
                         releves_rejected=_int(values.get(LoadMeta.RELEVES_REJECTED)),
                         billed_cost=_float(values.get(LoadMeta.BILLED_COST)),
+                        gate=found.gate if found is not None else None,
                     )
                 )
     start = step.first_start if step else None
@@ -397,6 +417,7 @@ def _block(
         attempts=step.attempts if step else 0,
         volumes=volumes,
         periods=periods,
+        quality=quality,
         errors=errors,
     )
 

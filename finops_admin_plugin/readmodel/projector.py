@@ -21,9 +21,10 @@ import psycopg
 from dagster import RunRecord
 
 from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.leader import Leadership
 from finops_admin_plugin.mapping.runs import map_run_detail
+from finops_admin_plugin.readmodel.database import Projected, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
-from finops_admin_plugin.readmodel.store import Projected, ReadModel, ReadModelUnavailable
 
 __all__ = ["LOOKBACK_SECONDS", "Projector"]
 
@@ -34,10 +35,19 @@ BATCH = 500
 
 
 class Projector:
-    def __init__(self, source: DagsterReader, store: ReadModel, *, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        source: DagsterReader,
+        store: ReadModel,
+        *,
+        interval: float = 1.0,
+        leadership: Leadership | None = None,
+    ) -> None:
         self.source = source
         self.store = store
         self.interval = interval
+        # With several API replicas, only the leader's projector works (the others stand by).
+        self.leadership = leadership
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -195,6 +205,9 @@ class Projector:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self.leadership is not None and not self.leadership.is_leader:
+                self._stop.wait(self.interval)
+                continue
             try:
                 self.tick()
                 self.last_error = None

@@ -166,6 +166,23 @@ VALUES ('cursor_key', replace(gen_random_uuid()::text || gen_random_uuid()::text
 ON CONFLICT (key) DO NOTHING;
 """
 
+# What each (run, domain, period) load saw, for the metrics: rows read and loaded, rejects by
+# reason, the quality gate that failed it. Filled by the projector; a reindex fills it for history.
+_LOAD_QUALITY: Final = f"""
+CREATE TABLE {SCHEMA}.load_quality (
+    run_id      text NOT NULL REFERENCES {SCHEMA}.runs (run_id) ON DELETE CASCADE,
+    domain      text NOT NULL,
+    period      text NOT NULL,
+    loaded_at   timestamptz NOT NULL,
+    rows_read   bigint,
+    rows_loaded bigint,
+    rejected    jsonb NOT NULL DEFAULT '{{}}',
+    gate        text,
+    PRIMARY KEY (run_id, domain, period)
+);
+CREATE INDEX load_quality_gated ON {SCHEMA}.load_quality (domain, gate) WHERE gate IS NOT NULL;
+"""
+
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final = (
     Migration(1, "runs, counts, details, blocks, period loads", _DDL),
@@ -173,7 +190,9 @@ MIGRATIONS: Final = (
     # writers wait for this transaction, so nothing is counted twice.
     Migration(2, "count the runs stored before run_counts existed", _RECOUNT),
     Migration(3, "cursor signing key", _CURSOR_KEY),
-)
+    Migration(4, "load quality per run, domain and period (run `finops reindex` to fill it for history)",
+              _LOAD_QUALITY),
+)  # fmt: skip
 
 
 def ensure_schema(conn: psycopg.Connection) -> list[int]:

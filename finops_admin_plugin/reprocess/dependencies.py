@@ -18,6 +18,7 @@ from finops_admin_plugin.errors import (
     InputError,
     ServiceUnavailableError,
     TooManyRequestsError,
+    shown,
 )
 from finops_admin_plugin.reprocess.models import ReprocessBody
 from finops_admin_plugin.settings import AdminSettings
@@ -127,11 +128,6 @@ def _where(loc: tuple[Any, ...]) -> str:
     return text
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "…"
-
-
 def _describe(exc: ValidationError) -> str:
     parts: list[str] = []
     for err in exc.errors(include_url=False):
@@ -145,11 +141,11 @@ def _describe(exc: ValidationError) -> str:
         elif kind == "missing":
             parts.append(f"{where}: required")
         elif kind in _TYPE_WORDS:
-            parts.append(f"{where}: must be {_TYPE_WORDS[kind]}, got {_shown(err.get('input'))}")
+            parts.append(f"{where}: must be {_TYPE_WORDS[kind]}, got {shown(err.get('input'), 60)}")
         else:
             value = err.get("input")
-            shown = "" if isinstance(value, dict | list) else f", got {_shown(value)}"
-            parts.append(f"{where or 'request body'}: {err['msg']}{shown}")
+            got = "" if isinstance(value, dict | list) else f", got {shown(value, 60)}"
+            parts.append(f"{where or 'request body'}: {err['msg']}{got}")
     return "; ".join(parts[:5]) or "invalid request body"
 
 

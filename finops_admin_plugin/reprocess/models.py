@@ -10,6 +10,7 @@ from pydantic.alias_generators import to_camel
 
 from finops_admin_plugin.models import ApiModel, PageInfo
 from finops_pipeline.contract import DOMAINS
+from finops_pipeline.reprocess.queue import State
 from finops_pipeline.reprocess.rules import MAX_PERIODS, REASON_MAX, REASON_MIN
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "ReprocessState",
 ]
 
-ReprocessState = Literal["PENDING", "LAUNCHED", "FAILED", "REJECTED"]
+ReprocessState = State  # the queue's states (finops_pipeline.reprocess.queue)
 
 
 class ReprocessBody(BaseModel):

@@ -1,7 +1,14 @@
-"""Landing stores: `<landing>/<domain>/<YYYY-MM>/*.csv|*.csv.gz|*.parquet`, local or S3."""
+"""Landing stores: `<landing>/<domain>/<YYYY-MM>/*.csv|*.csv.gz|*.parquet`, local or S3.
+
+Period folders are read as exporters leave them: hidden files, `_SUCCESS` and other
+`_`-prefixed markers, manifests and checksums (`*.json`, `*.crc`...) are skipped;
+suffixes match in any case. A symbolic link, or a folder resolving outside the
+landing root, is refused (LandingFileRefused) rather than followed.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +22,7 @@ from finops_pipeline.constants import LANDING_FILE_SUFFIXES
 
 __all__ = [
     "LandingFile",
+    "LandingFileRefused",
     "LandingFolderMissing",
     "LandingStore",
     "LocalLandingStore",
@@ -35,10 +43,19 @@ class LandingFolderMissing(FileNotFoundError):
         super().__init__(message + (f" ({detail})" if detail else ""))
 
 
+class LandingFileRefused(OSError):
+    """A landing entry the loader will not read (a symbolic link, a path outside the root)."""
+
+
 @dataclass(frozen=True)
 class LandingFile:
     name: str  # the file's URI, as recorded in finops.releves.source_file
     size: int
+    relative: str = ""  # the path under the landing root: what messages name
+
+    @property
+    def label(self) -> str:
+        return self.relative or self.name
 
 
 class LandingStore(Protocol):
@@ -55,7 +72,8 @@ class LandingStore(Protocol):
 
 
 def _is_landing_file(name: str) -> bool:
-    return name.lower().endswith(LANDING_FILE_SUFFIXES) and not name.rsplit("/", 1)[-1].startswith(".")
+    base = name.rsplit("/", 1)[-1]
+    return base.lower().endswith(LANDING_FILE_SUFFIXES) and not base.startswith((".", "_"))
 
 
 class LocalLandingStore:
@@ -69,11 +87,25 @@ class LocalLandingStore:
         folder = self.root / domain / period
         if not folder.is_dir():
             raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
-        files = [
-            LandingFile(name=str(p), size=p.stat().st_size)
-            for p in sorted(folder.iterdir())
-            if p.is_file() and _is_landing_file(p.name)
-        ]
+        relative_folder = f"{domain}/{period}"
+        root = self.root.resolve()
+        if folder.is_symlink() or not folder.resolve().is_relative_to(root):
+            raise LandingFileRefused(
+                f"{relative_folder}/ is a symbolic link or resolves outside the landing root; "
+                "the loader reads real folders under the root only: copy the files there"
+            )
+        files = []
+        for p in sorted(folder.iterdir()):
+            if not _is_landing_file(p.name):
+                continue
+            relative = f"{relative_folder}/{p.name}"
+            if p.is_symlink():
+                raise LandingFileRefused(
+                    f"{relative} is a symbolic link; the loader reads regular files only: "
+                    "copy the file into the folder instead of linking it"
+                )
+            if p.is_file():
+                files.append(LandingFile(name=str(p), size=p.stat().st_size, relative=relative))
         if not files:
             raise LandingFolderMissing(
                 domain, period, self.folder_uri(domain, period), "the folder exists but is empty"
@@ -82,7 +114,12 @@ class LocalLandingStore:
 
     @contextmanager
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:
-        with open(file.name, "rb") as handle:
+        # O_NOFOLLOW: a file swapped for a link after listing is refused, not followed.
+        try:
+            fd = os.open(file.name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            raise LandingFileRefused(f"{file.label} cannot be opened: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
             yield handle
 
     def read_optional(self, relative: str) -> bytes | None:
@@ -113,7 +150,10 @@ class S3LandingStore:
                 key = obj["Key"]
                 # Only direct children: nested "folders" are not part of the period.
                 if "/" not in key[len(prefix) :] and _is_landing_file(key):
-                    files.append(LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"]))
+                    relative = key[len(self.prefix) + 1 :] if self.prefix else key
+                    files.append(
+                        LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"], relative=relative)
+                    )
         if not files:
             raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
         return sorted(files, key=lambda f: f.name)

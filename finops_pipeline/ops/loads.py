@@ -25,18 +25,20 @@ from finops_pipeline.contract import (
     LoadMeta,
     load_step_key,
 )
-from finops_pipeline.landing.focus import FocusFileError
-from finops_pipeline.landing.store import LandingFolderMissing
+from finops_pipeline.landing.focus import add_exact, plain_decimal
 from finops_pipeline.resources import LandingResource, WarehouseResource
-from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad
+from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
 __all__ = ["LOAD_OPS", "build_load_op", "load_metadata"]
 
-_EXPECTED_ERRORS = (LandingFolderMissing, LoadConflict, FocusFileError)
-
 
 def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
-    """The output metadata of a domain load (names fixed by the admin contract)."""
+    """The output metadata of a domain load (names fixed by the admin contract).
+
+    `loaded` holds every period the op attempted, failed ones included (their
+    `quality.gate` says why; they inserted and deleted nothing). `billed_cost` is
+    the exact decimal sum of the committed rows' BilledCost, as text.
+    """
     rejected: Counter[str] = Counter()
     for item in loaded:
         rejected.update(item.rejected)
@@ -46,10 +48,11 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
             LoadMeta.RELEVES_INSERTED: item.inserted,
             LoadMeta.RELEVES_DELETED: item.deleted,
             LoadMeta.RELEVES_REJECTED: item.rejected_total,
-            LoadMeta.BILLED_COST: round(item.billed_cost, 2),
+            LoadMeta.BILLED_COST: plain_decimal(item.billed_cost),
             LoadMeta.REJECTED_BY_REASON: dict(sorted(item.rejected.items())),
             LoadMeta.FILES: len(item.files),
             LoadMeta.SECONDS: round(item.seconds, 3),
+            LoadMeta.QUALITY: item.quality.as_metadata(),
         }
         for item in loaded
     }
@@ -58,7 +61,7 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         LoadMeta.RELEVES_INSERTED: MetadataValue.int(sum(i.inserted for i in loaded)),
         LoadMeta.RELEVES_DELETED: MetadataValue.int(sum(i.deleted for i in loaded)),
         LoadMeta.RELEVES_REJECTED: MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        LoadMeta.BILLED_COST: MetadataValue.float(float(round(sum(i.billed_cost for i in loaded), 2))),
+        LoadMeta.BILLED_COST: MetadataValue.text(plain_decimal(add_exact(*(i.billed_cost for i in loaded)))),
         LoadMeta.PERIODS: MetadataValue.json(per_period),
         LoadMeta.REJECTED_BY_REASON: MetadataValue.json(dict(sorted(rejected.items()))),
     }
@@ -86,8 +89,15 @@ def build_load_op(domain: str) -> OpDefinition:
         failures: list[str] = []
         for period in plan["periods"]:
             try:
-                result = warehouse.load_period(store, domain, period, context.run_id)
-            except _EXPECTED_ERRORS as exc:
+                result = warehouse.load_period(
+                    store, domain, period, context.run_id, allow_shrink=bool(plan.get("allow_shrink"))
+                )
+            except QualityGateFailed as exc:
+                context.log.error(f"{label} {period}: quality gate {exc.gate}: {exc}")
+                failures.append(f"{period}: quality gate {exc.gate}: {exc}")
+                loaded.append(exc.load)
+                continue
+            except LoadConflict as exc:
                 context.log.error(f"{label} {period}: {exc}")
                 failures.append(f"{period}: {exc}")
                 continue
@@ -103,7 +113,8 @@ def build_load_op(domain: str) -> OpDefinition:
             print(
                 f"finops.load domain={domain} period={period} rows_read={result.rows_read} "
                 f"inserted={result.inserted} deleted={result.deleted} "
-                f"rejected={result.rejected_total} seconds={result.seconds:.3f}",
+                f"rejected={result.rejected_total} warnings={result.quality.warnings.total()} "
+                f"seconds={result.seconds:.3f}",
                 flush=True,
             )
             yield AssetMaterialization(
@@ -119,9 +130,14 @@ def build_load_op(domain: str) -> OpDefinition:
         if failures:
             # Periods loaded before the failure stay committed (each has its own
             # transaction); the failed ones keep their previous rows.
+            succeeded = [
+                f"{r.period}: {r.inserted} rows loaded ({r.deleted} replaced)"
+                for r in loaded
+                if r.quality.gate is None
+            ]
             raise Failure(
-                description=f"{label}: {len(failures)} of {len(plan['periods'])} period(s) failed. "
-                + " | ".join(failures),
+                description=f"{label}: {len(failures)} of {len(plan['periods'])} period(s) failed, "
+                "keeping their previous rows. " + " | ".join(failures + succeeded),
                 metadata=load_metadata(loaded),
             )
         yield Output(

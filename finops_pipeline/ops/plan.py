@@ -30,6 +30,10 @@ class BatchConfig(Config):  # type: ignore[misc]
         default_factory=lambda: list(DOMAINS),
         description="domains to load: any of open, private, public, native",
     )
+    allow_shrink: bool = Field(
+        default=False,
+        description="let this launch replace a loaded month with far fewer rows (the shrink quality gate)",
+    )
 
 
 @op(
@@ -71,4 +75,6 @@ def plan_batch(
 
     context.log.info(f"batch plan: periods {', '.join(periods)}; domains {', '.join(domains)}")
     for domain in domains:
-        yield Output({"periods": periods, "domain": domain}, output_name=domain)
+        yield Output(
+            {"periods": periods, "domain": domain, "allow_shrink": config.allow_shrink}, output_name=domain
+        )

@@ -98,7 +98,7 @@ def preview_landing(store: LandingStore, domain: str, period: str) -> LandingPre
                     item.rows_rejected += int(checked.rejected.total())
                     item.rows_to_load += checked.valid.num_rows if checked.valid is not None else 0
                     preview.rejected.update(checked.rejected)
-                    preview.billed_cost += checked.billed_cost
+                    preview.billed_cost += float(checked.billed_cost)
         except FocusFileError as exc:
             preview.error = str(exc)
         preview.rows_read += item.rows_read

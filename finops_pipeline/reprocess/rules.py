@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final
 
-from finops_pipeline.contract import DOMAINS
+from finops_pipeline.contract import DOMAINS, normalize_domains
 from finops_pipeline.periods import PeriodError, format_period, parse_period
 
 __all__ = [
@@ -88,15 +88,14 @@ def check_domains(values: Sequence[str] | None) -> list[str]:
         raise RequestInvalid(
             "domains", f"select at least one domain among {', '.join(DOMAINS)}, or omit the field for all"
         )
-    wanted: set[str] = set()
     for index, value in enumerate(values):
-        domain = value.strip().lower()
-        if domain not in DOMAINS:
+        try:
+            normalize_domains([value])
+        except ValueError:
             raise RequestInvalid(
                 f"domains[{index}]", f"unknown domain {value!r}; expected any of {', '.join(DOMAINS)}"
-            )
-        wanted.add(domain)
-    return [d for d in DOMAINS if d in wanted]
+            ) from None
+    return normalize_domains(values)
 
 
 def check_reason(value: str) -> str:

@@ -6,8 +6,11 @@ import psycopg
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from finops_pipeline.constants import DEFAULT_APPLICATION_TAG_KEYS
+from finops_pipeline.landing.focus import ReadRules
 from finops_pipeline.landing.store import LandingStore
 from finops_pipeline.warehouse import loads, mviews, schema
+from finops_pipeline.warehouse.gates import GatePolicy
 
 
 class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
@@ -18,11 +21,34 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
         default=60.0,
         description="how long a load waits for another run holding the same (period, domain)",
     )
+    period_basis: str = Field(
+        default="billing",
+        description="billing or charge: which FOCUS period puts a row in a landing month "
+        "(FINOPS_PERIOD_BASIS)",
+    )
+    application_tag_keys: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_APPLICATION_TAG_KEYS),
+        description="ordered, case-insensitive tag keys naming the application (FINOPS_APPLICATION_TAG_KEYS)",
+    )
+    max_rejected_ratio: float = Field(
+        default=0.01, description="quality gate: largest rejected share (FINOPS_MAX_REJECTED_RATIO)"
+    )
+    max_shrink_ratio: float = Field(
+        default=0.5,
+        description="quality gate: largest share of rows a month may lose (FINOPS_MAX_SHRINK_RATIO)",
+    )
+
+    def read_rules(self) -> ReadRules:
+        return ReadRules(
+            period_basis=self.period_basis, application_tag_keys=tuple(self.application_tag_keys)
+        )
 
     def ensure_schema(self) -> list[int]:
         return schema.ensure_schema(self.database_url)
 
-    def load_period(self, store: LandingStore, domain: str, period: str, run_id: str) -> loads.PeriodLoad:
+    def load_period(
+        self, store: LandingStore, domain: str, period: str, run_id: str, *, allow_shrink: bool = False
+    ) -> loads.PeriodLoad:
         return loads.load_period(
             self.database_url,
             store,
@@ -30,6 +56,12 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
             period,
             run_id,
             lock_timeout_seconds=self.lock_timeout_seconds,
+            rules=self.read_rules(),
+            policy=GatePolicy(
+                max_rejected_ratio=self.max_rejected_ratio,
+                max_shrink_ratio=self.max_shrink_ratio,
+                allow_shrink=allow_shrink,
+            ),
         )
 
     def refresh_view(self, name: str, run_id: str) -> mviews.MvRefresh:

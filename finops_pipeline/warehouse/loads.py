@@ -1,10 +1,16 @@
-"""Load one (period, domain) into finops.releves: lock, delete, COPY, commit.
+"""Load one (period, domain) into finops.releves: lock, stage, check the gates, swap, commit.
 
 Everything happens in one transaction, so a failure or a killed connection
 leaves the previous rows exactly as they were. A transaction-scoped advisory
 lock on the (period, domain) pair makes a second batch wait for the first
 (up to `lock_timeout_seconds`) and then fail with a message naming the holder;
 two loads of one pair never interleave.
+
+The rows are COPYed into a new table shaped like the pair's leaf partition.
+The quality gates (`gates.py`) are then checked; only when they pass does the
+new table replace the leaf (DETACH and DROP the old leaf, rename, ATTACH: the
+table's CHECK constraint spares ATTACH a scan). A failed gate rolls everything
+back: the old leaf was never touched. Rows are written once, as in a plain COPY.
 
 Files are read, validated and turned into CSV on a producer thread while the
 main thread streams the previous chunk into `COPY`, so the client-side work
@@ -20,16 +26,26 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.landing.focus import COPY_COLUMNS, to_csv_bytes, validate_file
-from finops_pipeline.landing.store import LandingStore
-from finops_pipeline.warehouse.partitions import ensure_partition
+from finops_pipeline.landing.focus import (
+    COPY_COLUMNS,
+    FocusFileError,
+    ReadRules,
+    add_exact,
+    to_csv_bytes,
+    validate_file,
+)
+from finops_pipeline.landing.quality import PeriodQuality
+from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
+from finops_pipeline.warehouse.gates import GatePolicy, check_gates
+from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
 
-__all__ = ["LOAD_LOCK_CLASS", "LoadConflict", "PeriodLoad", "load_period"]
+__all__ = ["LOAD_LOCK_CLASS", "LoadConflict", "PeriodLoad", "QualityGateFailed", "load_period"]
 
 LOAD_LOCK_CLASS: Final = 0x46494E4F  # first key of every (period, domain) advisory lock
 _QUEUE_DEPTH: Final = 4
@@ -48,15 +64,31 @@ class PeriodLoad:
     period: str
     files: list[str] = field(default_factory=list)
     rows_read: int = 0
-    inserted: int = 0
+    inserted: int = 0  # committed rows (0 when a gate failed)
     deleted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    billed_cost: float = 0.0
+    billed_cost: Decimal = Decimal(0)  # exact sum of the committed rows' BilledCost
     seconds: float = 0.0
+    quality: PeriodQuality = field(default_factory=lambda: PeriodQuality(period=""))
+
+    def __post_init__(self) -> None:
+        if not self.quality.period:
+            self.quality.period = self.period
 
     @property
     def rejected_total(self) -> int:
         return int(self.rejected.total())
+
+
+class QualityGateFailed(RuntimeError):
+    """A (period, domain) whose new rows must not replace the old ones; `load` says what was seen."""
+
+    def __init__(self, gate: str, message: str, load: PeriodLoad) -> None:
+        super().__init__(message)
+        self.gate, self.load = gate, load
+        load.quality.gate = gate
+        load.inserted, load.deleted, load.billed_cost = 0, 0, Decimal(0)
+        load.quality.rows_loaded = 0
 
 
 _DONE = object()
@@ -71,14 +103,25 @@ def _produce(
     result: PeriodLoad,
     out: queue.Queue[Any],
     stop: threading.Event,
+    rules: ReadRules,
 ) -> None:
+    quality = result.quality
     try:
         for file in files:
             with store.open(file) as handle:
-                for checked in validate_file(handle, file.name, domain, period, run_id):
+                checks = validate_file(
+                    handle, file.name, domain, period, run_id, relative=file.label, rules=rules
+                )
+                for checked in checks:
+                    quality.focus_versions.add(checked.focus_version)
                     result.rows_read += checked.rows_read
                     result.rejected.update(checked.rejected)
-                    result.billed_cost += checked.billed_cost
+                    for reason, samples in checked.samples.items():
+                        quality.reject(reason, 0, samples)
+                    quality.warnings.update(checked.warnings)
+                    quality.unassigned_cost = add_exact(quality.unassigned_cost, checked.unassigned_cost)
+                    quality.unassigned_rows += checked.unassigned_rows
+                    result.billed_cost = add_exact(result.billed_cost, checked.billed_cost)
                     if checked.valid is not None:
                         result.inserted += checked.valid.num_rows
                         chunk = to_csv_bytes(checked.valid)
@@ -125,6 +168,13 @@ def _lock_holder(conn_factory: Callable[[], psycopg.Connection], key: str) -> st
     return f"{row[0] or 'a session'} (pid {row[1]}, for {row[2]})"
 
 
+def _sync_quality(result: PeriodLoad) -> None:
+    quality = result.quality
+    quality.rows_read = result.rows_read
+    quality.rows_loaded = result.inserted
+    quality.rejected = Counter(result.rejected)
+
+
 def load_period(
     database_url: str,
     store: LandingStore,
@@ -134,15 +184,48 @@ def load_period(
     *,
     lock_timeout_seconds: float = 30.0,
     on_locked: Callable[[], None] | None = None,
+    rules: ReadRules | None = None,
+    policy: GatePolicy | None = None,
 ) -> PeriodLoad:
     """Replace the rows of (period, domain) with the validated landing files.
 
-    Raises LandingFolderMissing when the folder has no file, LoadConflict when
-    the pair stays locked by another run, FocusFileError for an unreadable file.
+    Raises QualityGateFailed (with what the load saw) when the new rows must not
+    replace the old ones: no landing row, an unreadable file, too many rejects, a
+    shrink; LoadConflict when the pair stays locked by another run.
     """
     started = time.perf_counter()
-    files = store.list_files(domain, period)
-    result = PeriodLoad(domain=domain, period=period, files=[f.name for f in files])
+    rules = rules or ReadRules()
+    policy = policy or GatePolicy()
+    result = PeriodLoad(domain=domain, period=period)
+    try:
+        files = store.list_files(domain, period)
+    except LandingFolderMissing as exc:
+        raise QualityGateFailed("empty", f"{exc}; the previous rows are kept", result) from None
+    except LandingFileRefused as exc:
+        raise QualityGateFailed("unreadable_file", f"{exc}; the previous rows are kept", result) from None
+    result.files = [f.name for f in files]
+    result.quality.files = len(files)
+    try:
+        _load(database_url, store, files, result, run_id, lock_timeout_seconds, on_locked, rules, policy)
+    except (FocusFileError, LandingFileRefused) as exc:
+        _sync_quality(result)
+        raise QualityGateFailed("unreadable_file", f"{exc}; the previous rows are kept", result) from None
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _load(
+    database_url: str,
+    store: LandingStore,
+    files: list[Any],
+    result: PeriodLoad,
+    run_id: str,
+    lock_timeout_seconds: float,
+    on_locked: Callable[[], None] | None,
+    rules: ReadRules,
+    policy: GatePolicy,
+) -> None:
+    domain, period = result.domain, result.period
     key = f"{period}:{domain}"
     application_name = f"finops-batch {run_id[:8]} {domain} {period}"
 
@@ -171,21 +254,32 @@ def load_period(
                 on_locked()
             conn.execute("SET LOCAL lock_timeout = 0")
             # The leaf holds exactly this (period, domain): no WHERE, no index needed.
-            cursor = conn.execute(sql.SQL("DELETE FROM {}").format(leaf))
-            result.deleted = cursor.rowcount
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(leaf)).fetchone()
+            previous = int(row[0]) if row else 0
+            # Created in this transaction: gone with it on any failure. LIKE the leaf (not the
+            # domain table), so staging takes no lock other loads or readers could wait on.
+            name = partition_name(domain, period)
+            staging = sql.Identifier("finops", f"{name}_next")
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+                    staging, leaf
+                )
+            )
 
             out: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
             stop = threading.Event()
             producer = threading.Thread(
                 target=_produce,
-                args=(store, files, domain, period, run_id, result, out, stop),
+                args=(store, files, domain, period, run_id, result, out, stop, rules),
                 name=f"finops-load-{domain}-{period}",
                 daemon=True,
             )
             producer.start()
             try:
                 with conn.cursor().copy(
-                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(leaf, _COPY_COLUMNS_SQL)
+                    # FREEZE: the table is new in this transaction, so its rows can be written
+                    # frozen, sparing later vacuums a pass over them.
+                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(staging, _COPY_COLUMNS_SQL)
                 ) as copy:
                     for chunk in _chunks(out):
                         copy.write(chunk)
@@ -197,5 +291,17 @@ def load_period(
                     with contextlib.suppress(queue.Empty):
                         out.get_nowait()
                     producer.join(0.05)
-    result.seconds = time.perf_counter() - started
-    return result
+            _sync_quality(result)
+            failed = check_gates(result.quality, previous, policy)
+            if failed is not None:
+                raise QualityGateFailed(failed[0], failed[1], result)
+            parent = sql.Identifier("finops", f"releves_{domain}")
+            conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, leaf))
+            conn.execute(sql.SQL("DROP TABLE {}").format(leaf))
+            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(staging, sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+                    parent, leaf, sql.Literal(period)
+                )
+            )
+            result.deleted = previous

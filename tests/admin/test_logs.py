@@ -440,11 +440,13 @@ def test_excerpt_of_a_failed_run_shows_the_failing_step_and_its_error(world: Wor
         excerpt = build_excerpt(DagsterReader(instance), run_id)
         assert excerpt is not None
         # load_open failed first or second depending on scheduling: both miss 2026-10... only native does.
-        assert excerpt["stepKey"] == "load_native"
-        lines = excerpt["lines"]
+        assert excerpt.step_key == "load_native"
+        lines = excerpt.lines
         assert 1 <= len(lines) <= 45
         text = "\n".join(lines)
-        assert "Native 2026-10: no landing files for domain 'native', period 2026-10" in text
+        assert (
+            "Native 2026-10: quality gate empty: no landing files for domain 'native', period 2026-10" in text
+        )
         assert "Failure: Native: 1 of 2 period(s) failed" in text
         # The lines are the end of the step's stderr, as stored.
         file_key = step_captures(instance, run_id)["load_native"]
@@ -461,8 +463,8 @@ def test_excerpt_of_a_failed_run_shows_the_failing_step_and_its_error(world: Wor
 
 def test_excerpt_degrades_to_the_error_message_when_logs_cannot_be_read(world: World) -> None:
     excerpt = build_excerpt(DagsterReader(world.s3_broken), world.runs["s3_mp"])
-    assert excerpt is not None and excerpt["stepKey"] == "load_native"
-    text = "\n".join(excerpt["lines"])
+    assert excerpt is not None and excerpt.step_key == "load_native"
+    text = "\n".join(excerpt.lines)
     assert "could not be read" in text
     assert "Failure: Native: 1 of 2 period(s) failed" in text
 
@@ -483,7 +485,8 @@ def test_run_detail_carries_the_excerpt_and_external_links(world: World) -> None
     run_id = world.runs["mp"]
     body = client.get(f"/finops/admin/runs/{run_id}", headers=ADMIN).json()
     assert body["status"] == "FAILED"
-    assert body["logs"]["excerpt"] == build_excerpt(DagsterReader(world.local), run_id)
+    excerpt = build_excerpt(DagsterReader(world.local), run_id)
+    assert excerpt is not None and body["logs"]["excerpt"] == excerpt.model_dump(by_alias=True)
     assert body["logs"]["excerpt"]["stepKey"] == "load_native"
     assert body["links"]["dagster"] == f"https://dagster.example.com/runs/{run_id}"
     assert body["logs"]["dagsterUrl"] == body["links"]["dagster"]

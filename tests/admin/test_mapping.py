@@ -152,13 +152,16 @@ def test_times_and_durations(finops_history: History, details: dict[str, RunDeta
 def test_volumes_match_the_landing_files_and_the_warehouse(
     finops_history: History, details: dict[str, RunDetailResponse]
 ) -> None:
-    p0 = finops_history.periods[0]
+    p0, p2 = finops_history.periods[0], finops_history.periods[2]
     rows = dict(finops_history.manifest["rows"])
     loads: dict[tuple[str, str], list[tuple[str, Any]]] = {}
     for name in finops_history.order:
         run = details[name]
         for block in run.blocks:
             for item in block.periods:
+                if (block.domain, item.period) == ("native", p2):  # the broken month: read nothing
+                    assert (item.rows_read, item.releves_inserted, item.releves_deleted) == (0, 0, 0)
+                    continue
                 read = rows[f"{block.domain}/{item.period}"]
                 if name == "outlier" and (block.domain, item.period) == ("open", p0):
                     read *= 4  # its landing files grew before this run
@@ -191,16 +194,19 @@ def test_volumes_match_the_landing_files_and_the_warehouse(
                 (domain, period, last_run),
             ).fetchone()
             assert count is not None and count[0] == last.releves_inserted, (domain, period)
-    # The failed block reports what its loaded month did (Failure metadata), not the broken one.
+    # The failed block reports what each month did (Failure metadata): one loaded, one kept.
     native = next(b for b in details["partial"].blocks if b.domain == "native")
-    assert [p.period for p in native.periods] == [p0]
+    assert [p.period for p in native.periods] == [p0, p2]
 
 
 def test_errors_are_one_line_causes(finops_history: History, details: dict[str, RunDetailResponse]) -> None:
     p2 = finops_history.periods[2]
     partial = details["partial"]
     message = partial.errors.message or ""
-    assert message.startswith(f"Native: 1 of 2 period(s) failed. {p2}: cannot read landing file ")
+    assert message.startswith(
+        f"Native: 1 of 2 period(s) failed, keeping their previous rows. {p2}: quality gate "
+        f"unreadable_file: native/{p2}/export-000.parquet: not a readable Parquet file"
+    )
     assert "\n" not in message and "Stack Trace" not in message and "dagster._core" not in message
     native = next(b for b in partial.blocks if b.domain == "native")
     assert [(e.kind, e.message) for e in native.errors] == [("FAILURE", message)]

@@ -138,3 +138,49 @@ def test_the_contract_lists_every_materialized_view_in_dashboard_order() -> None
     from finops_pipeline.warehouse.mviews import MV_DEFINITIONS
 
     assert tuple(MV_DEFINITIONS) == MATERIALIZED_VIEWS
+
+
+def test_migration_3_keeps_the_rows_loaded_before_it(pg_base_url: str) -> None:
+    """A warehouse on version 2 (20 columns, numeric(20, 6)) keeps its rows in the FOCUS 1.2 table."""
+    url = create_database(pg_base_url, "schema")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA finops")
+        conn.execute(
+            "CREATE TABLE finops.schema_migrations (version integer PRIMARY KEY, "
+            "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version, description, sql in MIGRATIONS[:2]:
+            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(
+                "INSERT INTO finops.schema_migrations (version, description) VALUES (%s, %s)",
+                (version, description),
+            )
+        for domain, period in (("open", "2026-10"), ("public", "2026-11")):
+            ensure_partition(conn, domain, period)
+            conn.execute(
+                "INSERT INTO finops.releves (period, domain, billing_period_start, billing_period_end, "
+                "charge_period_start, charge_period_end, charge_category, billed_cost, effective_cost, "
+                "billing_currency, service_name, service_category, sub_account_id, tags, application, "
+                "dagster_run_id, source_file) VALUES (%s, %s, '2026-11-01', '2026-12-01', "
+                "'2026-11-02', '2026-11-03', 'Usage', 12.5, 10, 'EUR', 'svc', 'Compute', 'a-1', "
+                """'{"application": "app-1"}', 'app-1', 'r', 'f')""",
+                (period, domain),
+            )
+    assert ensure_schema(url) == [3]
+    rows = query(
+        url,
+        "SELECT domain, period, billed_cost::text, application, tags::text, extra, focus_version "
+        "FROM finops.releves ORDER BY 1",
+    )
+    assert rows == [
+        ("open", "2026-10", "12.500000", "app-1", '{"application": "app-1"}', None, None),
+        ("public", "2026-11", "12.500000", "app-1", '{"application": "app-1"}', None, None),
+    ]
+    leaves = query(
+        url,
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname LIKE 'releves\\_%%' ORDER BY 1",
+    )
+    assert leaves == [("releves_open_2026_10",), ("releves_public_2026_11",)]
+    assert query(url, "SELECT to_regclass('finops.releves_v1')") == [(None,)]
+    assert query(url, "SELECT count(*) FROM finops.mv_domain_monthly") == [(2,)]  # rebuilt with the rows

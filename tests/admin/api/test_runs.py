@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from dagster import DagsterEventType
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.api.runs import CSV_COLUMNS
@@ -18,7 +20,9 @@ from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
 from finops_admin_plugin.readmodel import reindex
 from finops_admin_plugin.settings import AdminSettings
+from finops_pipeline.contract import LoadMeta, domain_of_step
 from tests.history import History
+from tests.support import metadata_values, run_events
 
 BASE = "/finops/admin"
 UI = "http://dagster.example:3000"
@@ -95,6 +99,10 @@ def test_list_default_order_and_fields(client: TestClient, finops_history: Histo
     assert body["totalItems"] == len(finops_history.order) and body["pageInfo"]["nextCursor"] is None
     # Newest first; every run was created after the previous one.
     assert names(finops_history, body) == list(reversed(finops_history.order))
+    # The list serves the read model's stored documents as they are: each must be a RunResponse,
+    # and dump back to exactly what was served.
+    page = RunCollectionResponse.model_validate(body)
+    assert page.model_dump(by_alias=True, mode="json", exclude={"total_items"})["items"] == body["items"]
     for item in body["items"]:
         run_id = item["runId"]
         record = finops_history.instance.get_run_record_by_id(run_id)
@@ -405,3 +413,86 @@ def test_read_model_down_is_a_503(finops_history: History) -> None:
         assert response.json()["error"]["name"] == "ServiceUnavailableError"
         # The detail does not need the read model: it is built from Dagster.
         assert down.get(f"{BASE}/runs/{finops_history.runs['cron']}").status_code == 200
+
+
+def _load_quality(finops_history: History, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per domain, per period: the `quality` each load op reported in Dagster's own events."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in run_events(finops_history.instance, run_id):
+        domain = domain_of_step(event.step_key or "")
+        if domain is None or event.event_type not in (
+            DagsterEventType.STEP_OUTPUT,
+            DagsterEventType.STEP_FAILURE,
+        ):
+            continue
+        data = event.event_specific_data
+        metadata = (
+            data.metadata
+            if event.event_type == DagsterEventType.STEP_OUTPUT
+            else data.user_failure_data.metadata
+        )
+        periods = metadata_values(metadata)[LoadMeta.PERIODS]
+        found[domain] = {period: values[LoadMeta.QUALITY] for period, values in periods.items()}
+    return found
+
+
+def test_block_quality_per_period_with_samples_for_admins_only(
+    client: TestClient, finops_history: History
+) -> None:
+    tokens = [
+        {"token": "quality-admin-token-0123456789", "subject": "component:default/ops", "role": "admin"},
+        {"token": "quality-reader-token-0123456789", "subject": "component:default/board", "role": "user"},
+    ]
+    static = AdminSettings(
+        FINOPS_DATABASE_URL=finops_history.readmodel_url,
+        FINOPS_AUTH_MODE="static",
+        FINOPS_STATIC_TOKENS=json.dumps(tokens),
+        FINOPS_USER_ACCESS="read",
+        FINOPS_DAGSTER_UI_URL=UI,
+    )
+    app = create_app(static, dagster_instance=finops_history.instance, projector_interval=None)
+    with TestClient(app) as static_client:
+        for name in ("cron", "partial"):
+            run_id = finops_history.runs[name]
+            expected = _load_quality(finops_history, run_id)
+            admin = static_client.get(
+                f"{BASE}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens[0]['token']}"}
+            ).json()
+            reader = static_client.get(
+                f"{BASE}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens[1]['token']}"}
+            ).json()
+            assert admin["blocks"] and {b["domain"] for b in admin["blocks"] if b["quality"]} == set(expected)
+            samples = 0
+            for block, seen_by_reader in zip(admin["blocks"], reader["blocks"], strict=True):
+                want = expected.get(block["domain"], {})
+                assert [q["period"] for q in block["quality"]] == sorted(want, reverse=True), name
+                for got, mine in zip(block["quality"], seen_by_reader["quality"], strict=True):
+                    raw = want[got["period"]]
+                    assert got["focusVersions"] == raw["focus_versions"]
+                    assert (got["files"], got["rowsRead"], got["rowsLoaded"]) == (
+                        raw["files"], raw["rows_read"], raw["rows_loaded"]
+                    )  # fmt: skip
+                    assert got["unassignedRows"] == raw["unassigned_rows"]
+                    assert got["gate"] == raw["gate"]
+                    assert [(w["rule"], w["count"]) for w in got["warnings"]] == [
+                        (w["rule"], w["count"]) for w in raw["warnings"]
+                    ]
+                    assert [(r["reason"], r["count"], r["samples"]) for r in got["rejected"]] == [
+                        (r["reason"], r["count"], r["samples"]) for r in raw["rejected"]
+                    ]
+                    samples += sum(len(r["samples"]) for r in got["rejected"])
+                    # A read-only caller sees the counts, never a file, line or value.
+                    assert [(r["reason"], r["count"], r["samples"]) for r in mine["rejected"]] == [
+                        (r["reason"], r["count"], []) for r in got["rejected"]
+                    ]
+            if name == "cron":
+                assert samples > 0  # the demo data has rejected rows: the admin sees where
+            else:
+                # native's broken month failed its gate and kept its previous rows
+                gated = {
+                    q["period"]: q["gate"]
+                    for b in admin["blocks"]
+                    if b["domain"] == "native"
+                    for q in b["quality"]
+                }
+                assert gated[finops_history.periods[2]] is not None

@@ -1,9 +1,10 @@
-"""The read model's storage: save projected runs, read pages, details, coverage, baselines."""
+"""The read model's database: its connection pool, projector bookkeeping, writes of projected runs, and
+the reads the routes serve (pages, details, coverage). Anomaly scores come from `anomalies`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,18 +15,25 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from finops_admin_plugin.anomalies import WINDOW, MetricHistory, score_scope
+from finops_admin_plugin.anomalies import (
+    HISTORY_STATUS,
+    SCORED_RUN_STATUSES,
+    WINDOW,
+    MetricValues,
+    ScoredBlock,
+    ScoredRun,
+    metric_values,
+    score_in_order,
+    score_run,
+)
 from finops_admin_plugin.mapping.runs import detail_payload, summary_payload
-from finops_admin_plugin.models import Anomaly, AnomalyMetric, RunDetailResponse
+from finops_admin_plugin.models import Anomaly, RunDetailResponse
 from finops_admin_plugin.readmodel.query import CursorKey, RunFilters, count_and_page_sql, export_sql
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA, ensure_schema
 
 __all__ = ["Page", "Projected", "ReadModel", "ReadModelUnavailable", "StoredVersion"]
 
 log = logging.getLogger(__name__)
-
-_TERMINAL = ("SUCCESS", "FAILED", "CANCELED")
-_SCORED_BLOCK = "SUCCESS"
 
 
 _SET_RUN_ANOMALIES: Final = (
@@ -178,7 +186,10 @@ class ReadModel:
         conn.execute(f"DELETE FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,))
 
     def truncate(self, conn: psycopg.Connection) -> None:
-        conn.execute(f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads")
+        conn.execute(
+            f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
+            f"{SCHEMA}.load_quality"
+        )
         conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'watermark'")
 
     def vacuum(self, conn: psycopg.Connection) -> None:
@@ -190,7 +201,8 @@ class ReadModel:
         the thousandth.
         """
         conn.execute(
-            f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads"
+            f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
+            f"{SCHEMA}.load_quality"
         )
 
     # --- writing a projection ---------------------------------------------------------
@@ -236,25 +248,16 @@ class ReadModel:
                 "ON CONFLICT (run_id) DO UPDATE SET detail = EXCLUDED.detail",
                 (detail.run_id, Jsonb(detail_payload(detail))),
             )
-            conn.execute(f"DELETE FROM {SCHEMA}.blocks WHERE run_id = %s", (detail.run_id,))
-            conn.execute(f"DELETE FROM {SCHEMA}.period_loads WHERE run_id = %s", (detail.run_id,))
-            blocks = _block_rows(detail)
-            if blocks:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {SCHEMA}.blocks ({_BLOCK_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        blocks,
-                    )
-            loads = _load_rows(detail)
-            if loads:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {SCHEMA}.period_loads ({_LOAD_COLUMNS}) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)",
-                        loads,
-                    )
-            if score and detail.status in _TERMINAL:
+            for table, columns, rows_of in _RUN_CHILDREN:
+                conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE run_id = %s", (detail.run_id,))
+                rows = rows_of(detail)
+                if rows:
+                    with conn.cursor() as cur:
+                        placeholders = ", ".join(["%s"] * len(rows[0]))
+                        cur.executemany(
+                            f"INSERT INTO {SCHEMA}.{table} ({columns}) VALUES ({placeholders})", rows
+                        )
+            if score and detail.status in SCORED_RUN_STATUSES:
                 self._score(conn, detail.run_id)
         return True
 
@@ -274,56 +277,63 @@ class ReadModel:
             with cur.copy(f"COPY {SCHEMA}.run_details (run_id, detail) FROM STDIN") as copy:
                 for p in projected:
                     copy.write_row((p.detail.run_id, Jsonb(detail_payload(p.detail))))
-            with cur.copy(f"COPY {SCHEMA}.blocks ({_BLOCK_COLUMNS}) FROM STDIN") as copy:
-                for p in projected:
-                    for block_row in _block_rows(p.detail):
-                        copy.write_row(block_row)
-            with cur.copy(f"COPY {SCHEMA}.period_loads ({_LOAD_COLUMNS}) FROM STDIN") as copy:
-                for p in projected:
-                    for load_row in _load_rows(p.detail):
-                        copy.write_row(load_row)
+            for table, columns, rows_of in _RUN_CHILDREN:
+                with cur.copy(f"COPY {SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
+                    for p in projected:
+                        for row in rows_of(p.detail):
+                            copy.write_row(row)
         return len(projected)
 
     # --- anomalies ---------------------------------------------------------------------
 
     def _score(self, conn: psycopg.Connection, run_id: str) -> list[Anomaly]:
-        """Compute and store the anomalies of a finished run against earlier comparable runs."""
+        """Compute and store the anomalies of a finished run against earlier comparable runs.
+
+        The queries read the history `anomalies.score_run` describes; `rescore_all` gives the
+        same scores in one pass (a test holds them equal).
+        """
         cur = conn.cursor(row_factory=dict_row)
-        run = cur.execute(
-            f"SELECT r.status, r.domains, r.period_count, r.sort_time, r.duration_seconds, "
+        row = cur.execute(
+            f"SELECT r.run_id, r.status, r.domains, r.period_count, r.sort_time, r.duration_seconds, "
             f"r.releves_inserted, r.billed_cost, d.detail FROM {SCHEMA}.runs r "
             f"JOIN {SCHEMA}.run_details d USING (run_id) WHERE run_id = %s",
             (run_id,),
         ).fetchone()
-        if run is None:
+        if row is None:
             return []
-        found: list[Anomaly] = []
-        if run["status"] == "SUCCESS":
-            history = cur.execute(
-                f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.runs "
-                "WHERE status = 'SUCCESS' AND domains = %s AND period_count = %s AND sort_time < %s "
-                "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
-                (run["domains"], run["period_count"], run["sort_time"], run_id, WINDOW),
-            ).fetchall()
-            found += score_scope("run", _values(run), _histories(history))
         blocks = cur.execute(
             f"SELECT domain, status, duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
             "WHERE run_id = %s ORDER BY domain",
             (run_id,),
         ).fetchall()
-        by_domain: dict[str, list[Anomaly]] = {}
-        for block in blocks:
-            if block["status"] != _SCORED_BLOCK:
+        run = _scored_run(row, blocks)
+        run_history: list[MetricValues] = []
+        if run.status == HISTORY_STATUS:
+            run_history = [
+                _values(h)
+                for h in cur.execute(
+                    f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.runs "
+                    "WHERE status = %s AND domains = %s AND period_count = %s AND sort_time < %s "
+                    "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
+                    (HISTORY_STATUS, row["domains"], run.period_count, run.sort_time, run_id, WINDOW),
+                ).fetchall()
+            ]
+        block_history: dict[str, list[MetricValues]] = {}
+        for block in run.blocks:
+            if block.status != HISTORY_STATUS:
                 continue
-            history = cur.execute(
-                f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
-                "WHERE status = 'SUCCESS' AND domain = %s AND period_count = %s AND sort_time < %s "
-                "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
-                (block["domain"], run["period_count"], run["sort_time"], run_id, WINDOW),
-            ).fetchall()
-            by_domain[block["domain"]] = score_scope(block["domain"], _values(block), _histories(history))
-        detail = run["detail"]
-        found, items = _attach_anomalies(detail, found, by_domain)
+            block_history[block.domain] = [
+                _values(h)
+                for h in cur.execute(
+                    f"SELECT duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
+                    "WHERE status = %s AND domain = %s AND period_count = %s AND sort_time < %s "
+                    "AND run_id <> %s ORDER BY sort_time DESC LIMIT %s",
+                    (HISTORY_STATUS, block.domain, run.period_count, run.sort_time, run_id, WINDOW),
+                ).fetchall()
+            ]
+        scores = score_run(run, run_history, block_history)
+        detail = row["detail"]
+        found, items = _attach_anomalies(detail, scores.run, scores.blocks)
         cur.execute(_SET_RUN_ANOMALIES, (bool(found), Jsonb(items), run_id))
         cur.execute(_SET_DETAIL, (Jsonb(detail), run_id))
         return found
@@ -331,77 +341,24 @@ class ReadModel:
     def rescore_all(self, conn: psycopg.Connection) -> int:
         """Score every finished run, oldest first (after a reindex); returns how many were flagged.
 
-        The same scores as `_score` run by run, computed in one pass over the
-        stored metrics (read once, in start order) instead of several queries per
-        run: a comparable run's history is the last `WINDOW` successful ones that
-        started strictly before it. Only flagged runs are written: a reindex
-        stores every run with no anomalies.
+        One pass over the stored metrics (`anomalies.score_in_order`) instead of several queries
+        per run. Only flagged runs are written: a reindex stores every run with no anomalies.
         """
-        runs = conn.execute(
-            f"SELECT run_id, status, domains, period_count, sort_time, duration_seconds, releves_inserted, "
-            f"billed_cost FROM {SCHEMA}.runs ORDER BY sort_time, run_id"
-        ).fetchall()
-        blocks_of: dict[str, list[tuple[Any, ...]]] = {}
-        for block in conn.execute(
+        cur = conn.cursor(row_factory=dict_row)
+        blocks_of: dict[str, list[dict[str, Any]]] = {}
+        for block in cur.execute(
             f"SELECT run_id, domain, status, duration_seconds, releves_inserted, billed_cost "
             f"FROM {SCHEMA}.blocks ORDER BY run_id, domain"
         ):
-            blocks_of.setdefault(block[0], []).append(block)
-        run_history: dict[tuple[tuple[str, ...], int], list[dict[str, Any]]] = {}
-        block_history: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        flagged: list[tuple[str, list[Anomaly], dict[str, list[Anomaly]]]] = []
-        index = 0
-        while index < len(runs):
-            # Runs starting at the same instant are not each other's history (`sort_time <` in `_score`).
-            end = index
-            while end < len(runs) and runs[end][4] == runs[index][4]:
-                end += 1
-            group = runs[index:end]
-            for run_id, status, domains, period_count, _, duration, inserted, cost in group:
-                if status not in _TERMINAL:
-                    continue
-                found: list[Anomaly] = []
-                if status == "SUCCESS":
-                    history = run_history.get((tuple(domains), period_count), [])
-                    found += score_scope(
-                        "run",
-                        _values(
-                            {"duration_seconds": duration, "releves_inserted": inserted, "billed_cost": cost}
-                        ),
-                        _histories(history[: -WINDOW - 1 : -1]),
-                    )
-                by_domain: dict[str, list[Anomaly]] = {}
-                for _, domain, block_status, b_duration, b_inserted, b_cost in blocks_of.get(run_id, []):
-                    if block_status != _SCORED_BLOCK:
-                        continue
-                    history = block_history.get((domain, period_count), [])
-                    by_domain[domain] = score_scope(
-                        domain,
-                        _values(
-                            {
-                                "duration_seconds": b_duration,
-                                "releves_inserted": b_inserted,
-                                "billed_cost": b_cost,
-                            }
-                        ),
-                        _histories(history[: -WINDOW - 1 : -1]),
-                    )
-                if found or any(by_domain.values()):
-                    flagged.append((run_id, found, by_domain))
-            for run_id, status, domains, period_count, _, duration, inserted, cost in group:
-                metrics = {"duration_seconds": duration, "releves_inserted": inserted, "billed_cost": cost}
-                if status == "SUCCESS":
-                    run_history.setdefault((tuple(domains), period_count), []).append(metrics)
-                for _, domain, block_status, b_duration, b_inserted, b_cost in blocks_of.get(run_id, []):
-                    if block_status == _SCORED_BLOCK:
-                        block_history.setdefault((domain, period_count), []).append(
-                            {
-                                "duration_seconds": b_duration,
-                                "releves_inserted": b_inserted,
-                                "billed_cost": b_cost,
-                            }
-                        )
-            index = end
+            blocks_of.setdefault(block["run_id"], []).append(block)
+        runs = [
+            _scored_run(row, blocks_of.get(row["run_id"], []))
+            for row in cur.execute(
+                f"SELECT run_id, status, domains, period_count, sort_time, duration_seconds, "
+                f"releves_inserted, billed_cost FROM {SCHEMA}.runs ORDER BY sort_time, run_id"
+            ).fetchall()
+        ]
+        flagged = [(s.run_id, s.run, s.blocks) for s in score_in_order(runs) if s.flagged]
         for start in range(0, len(flagged), 500):
             self._store_anomalies(conn, flagged[start : start + 500])
         return len(flagged)
@@ -490,6 +447,7 @@ _BLOCK_COLUMNS = (
     "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost"
 )
 _LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
+_QUALITY_COLUMNS = "run_id, domain, period, loaded_at, rows_read, rows_loaded, rejected, gate"
 
 
 def _sort_start(detail: RunDetailResponse) -> datetime:
@@ -539,6 +497,24 @@ def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
     ]
 
 
+def _quality_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
+    start = _sort_start(detail)
+    return [
+        (
+            detail.run_id,
+            b.domain,
+            q.period,
+            b.end_time or detail.end_time or start,
+            q.rows_read,
+            q.rows_loaded,
+            Jsonb({r.reason: r.count for r in q.rejected}),
+            q.gate,
+        )
+        for b in detail.blocks
+        for q in b.quality
+    ]
+
+
 def _load_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
     start = _sort_start(detail)
     return [
@@ -553,19 +529,29 @@ def _load_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
         for b in detail.blocks
         if b.status != "NOT_SELECTED"
         for p in b.periods
+        if p.gate is None  # a gated month kept its previous rows: this run did not load it
     ]
 
 
-def _values(row: dict[str, Any]) -> dict[AnomalyMetric, float | None]:
-    return {
-        "durationSeconds": row["duration_seconds"],
-        "relevesInserted": float(row["releves_inserted"]) if row["releves_inserted"] is not None else None,
-        "billedCost": row["billed_cost"],
-    }
+def _values(row: dict[str, Any]) -> MetricValues:
+    return metric_values(row["duration_seconds"], row["releves_inserted"], row["billed_cost"])
 
 
-def _histories(rows: Sequence[dict[str, Any]]) -> list[MetricHistory]:
-    return [
-        MetricHistory(metric, [v for v in (_values(r)[metric] for r in rows) if v is not None])
-        for metric in ("durationSeconds", "relevesInserted", "billedCost")
-    ]
+def _scored_run(row: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> ScoredRun:
+    return ScoredRun(
+        run_id=row["run_id"],
+        status=row["status"],
+        domains=tuple(row["domains"]),
+        period_count=row["period_count"],
+        sort_time=row["sort_time"],
+        values=_values(row),
+        blocks=tuple(ScoredBlock(b["domain"], b["status"], _values(b)) for b in blocks),
+    )
+
+
+# The tables derived from a run besides `runs` and `run_details`: (table, columns, rows of a run).
+_RUN_CHILDREN: Final[tuple[tuple[str, str, Callable[[RunDetailResponse], list[tuple[Any, ...]]]], ...]] = (
+    ("blocks", _BLOCK_COLUMNS, _block_rows),
+    ("period_loads", _LOAD_COLUMNS, _load_rows),
+    ("load_quality", _QUALITY_COLUMNS, _quality_rows),
+)

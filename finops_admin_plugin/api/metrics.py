@@ -1,0 +1,45 @@
+"""GET /metrics: Prometheus exposition of the batch's state (see `finops_admin_plugin.metrics`).
+
+Protected like the rest of the API: Prometheus scrapes it with a static service
+token of role admin (`FINOPS_STATIC_TOKENS`; docs/kubernetes.md shows the
+ServiceMonitor's bearer token).
+"""
+
+from __future__ import annotations
+
+import psycopg
+import sqlalchemy.exc
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from finops_admin_plugin.auth import AdminDep
+from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.errors import ServiceUnavailableError
+from finops_admin_plugin.metrics import render
+from finops_admin_plugin.readmodel import ReadModelUnavailable
+from finops_admin_plugin.resources import ResourcesDep
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get(
+    "/metrics",
+    summary="The batch's state for Prometheus: loads, quality gates, runs, MVs, read-model lag, daemon",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
+async def metrics(_caller: AdminDep, resources: ResourcesDep) -> Response:
+    try:
+        store = resources.store
+        try:
+            source: DagsterReader | None = resources.source
+        except ServiceUnavailableError:
+            source = None  # the read model's metrics still answer; Dagster's are left out
+        body = await run_in_threadpool(render, store, source)
+    except (ReadModelUnavailable, psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
+        raise ServiceUnavailableError(
+            f"metrics need the read model and Dagster's storage, which do not answer ({type(exc).__name__})"
+        ) from None
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,89 @@
+"""Quality gates of a (period, domain) load: when the new rows must not replace the old ones.
+
+The load stages its rows first; these checks run before anything is replaced. A
+failed gate rolls the load's transaction back, so the (period, domain) keeps its
+previous rows, and the materialized views are not refreshed (the block fails).
+
+| gate | fails when |
+|---|---|
+| `empty` | no landing row at all (no file, header-only files) |
+| `all_rejected` | rows were read and every one was rejected |
+| `rejected_ratio` | rejected / read > `max_rejected_ratio` (FINOPS_MAX_REJECTED_RATIO, 0.01) |
+| `shrink` | a loaded month would lose more than `max_shrink_ratio` of its rows |
+|  | (FINOPS_MAX_SHRINK_RATIO, 0.5); `allow_shrink: true` in the plan_batch config lets it through |
+| `unreadable_file` | a landing file cannot be listed, opened or read through |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from finops_pipeline.landing.quality import PeriodQuality
+
+__all__ = ["GATES", "GatePolicy", "check_gates", "describe_rejects"]
+
+GATES: Final = ("empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    max_rejected_ratio: float = 0.01
+    max_shrink_ratio: float = 0.5
+    allow_shrink: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_rejected_ratio", "max_shrink_ratio"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def describe_rejects(quality: PeriodQuality, top: int = 3) -> str:
+    """The top reasons with counts, and the first offending file/line/column."""
+    reasons = ", ".join(f"{reason} {count}" for reason, count in quality.rejected.most_common(top))
+    first = quality.first_sample()
+    where = ""
+    if first is not None:
+        if first.row_group is not None:
+            place = f"row {first.line} (row group {first.row_group})"
+        else:
+            place = f"line {first.line}" if first.line is not None else "line unknown"
+        column = f", column {first.column}" if first.column else ""
+        where = f"; first: {first.file} {place}{column}"
+    return f"top reasons: {reasons}{where}" if reasons else "no reject"
+
+
+def check_gates(quality: PeriodQuality, previous_rows: int, policy: GatePolicy) -> tuple[str, str] | None:
+    """(gate, message) of the first gate the staged load fails, or None when it may replace."""
+    kept = f"the previous {previous_rows} row(s) are kept"
+    read, loaded, rejected = quality.rows_read, quality.rows_loaded, quality.rejected_total
+    if read == 0:
+        return (
+            "empty",
+            f"no row in {quality.files} landing file(s) (header only or empty); {kept}. "
+            "Check the export, then launch again.",
+        )
+    if loaded == 0:
+        return (
+            "all_rejected",
+            f"every one of the {read} row(s) read was rejected ({describe_rejects(quality)}); {kept}. "
+            "Fix the export, then launch again.",
+        )
+    ratio = rejected / read
+    if ratio > policy.max_rejected_ratio:
+        return (
+            "rejected_ratio",
+            f"{rejected} of {read} row(s) rejected ({ratio:.2%}, above FINOPS_MAX_REJECTED_RATIO "
+            f"{policy.max_rejected_ratio:.2%}; {describe_rejects(quality)}); {kept}.",
+        )
+    if previous_rows and not policy.allow_shrink:
+        drop = 1 - loaded / previous_rows
+        if drop > policy.max_shrink_ratio:
+            return (
+                "shrink",
+                f"the load would replace {previous_rows} row(s) with {loaded} ({drop:.0%} fewer, above "
+                f"FINOPS_MAX_SHRINK_RATIO {policy.max_shrink_ratio:.0%}); {kept}. If the drop is "
+                "expected, launch again with allow_shrink: true in the plan_batch config.",
+            )
+    return None
