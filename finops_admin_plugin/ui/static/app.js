@@ -345,7 +345,8 @@ function kv(pairs) {
 }
 
 function table(headers, rows, cls = "") {
-  return el("div", { class: "scroll" }, el("table", { class: cls },
+  // Focusable: a table wider than its panel scrolls, and a keyboard must reach that scroll.
+  return el("div", { class: "scroll", tabindex: "0" }, el("table", { class: cls },
     el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, rows)));
 }
@@ -425,10 +426,11 @@ function blockCard(b) {
       figure("Billed cost", fmtCost(v.billedCost))),
     rejected.length ? el("p", { class: "small" }, "Rejected by reason: ",
       rejected.map(([reason, n], i) => [i ? ", " : "", el("span", { class: "mono", text: reason }), ` ${fmtNumber(n)}`])) : null,
-    perPeriod.length ? table(["Period", "Read", "Inserted", "Deleted", "Rejected", "Billed cost"],
-      perPeriod.map((p) => el("tr", {}, el("td", { text: p.period }), el("td", { text: fmtNumber(p.rowsRead) }),
+    perPeriod.length ? table(["Period", "Read", "Inserted", "Deleted", "Rejected", "Billed cost", "Gate"],
+      perPeriod.map((p) => el("tr", { "data-period": p.period }, el("td", { text: p.period }), el("td", { text: fmtNumber(p.rowsRead) }),
         el("td", { text: fmtNumber(p.relevesInserted) }), el("td", { text: fmtNumber(p.relevesDeleted) }),
-        el("td", { text: fmtNumber(p.relevesRejected) }), el("td", { text: fmtCost(p.billedCost) }))), "compact") : null,
+        el("td", { text: fmtNumber(p.relevesRejected) }), el("td", { text: fmtCost(p.billedCost) }),
+        el("td", {}, p.gate ? el("span", { class: "badge s-FAILED", text: p.gate }) : "—"))), "compact") : null,
     (b.errors || []).length ? el("ul", { class: "block-errors" }, b.errors.map((e) =>
       el("li", {}, el("span", { class: "kind", text: e.kind }), " ", el("span", { text: shortenPaths(e.message) })))) : null,
     (b.anomalies || []).length ? el("ul", { class: "plain" }, b.anomalies.map((a) => el("li", { class: "abnormal-value", text: anomalyText(a) }))) : null,

@@ -106,7 +106,8 @@ export function RunDetailPage(props: { refreshMs?: number }) {
         <Typography variant="h6">Domains</Typography>
       </Grid>
       {run.blocks.map(block => (
-        <Grid item xs={12} lg={6} key={block.domain}>
+        // One block per line: its per-period and quality tables need the page's width.
+        <Grid item xs={12} key={block.domain}>
           <DomainBlockCard
             block={block}
             canReadLogs={access.logs}
