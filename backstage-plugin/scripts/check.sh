@@ -24,8 +24,11 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 
 step "npm ci" npm ci --no-audit --no-fund --loglevel=error
 step "tsc" npx tsc
-step "prettier" npx prettier --check src
+step "prettier" npx prettier --check src dev
 step "lint" npx backstage-cli package lint --max-warnings 0
 # CI=true and --watchAll=false: outside CI the CLI would start jest in watch mode and never return.
 step "test" env CI=true npx backstage-cli package test --ci --watchAll=false
 step "build" npx backstage-cli package build
+# The dev harness (dev/: the plugin in a Backstage dev app, bundled with esbuild into dev/dist)
+# that tests/admin/test_ui_backstage.py drives in a real browser.
+step "dev build" node dev/build.mjs

@@ -1,17 +1,39 @@
-"""Serves the UI's static files and the little configuration the page needs."""
+"""Serves the UI's static files and the little configuration the page needs.
+
+The page is one `index.html` routed in the browser on `location.pathname`, so the addresses of
+its screens (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`) all answer that file. Every answer of
+the UI carries a strict Content-Security-Policy: the page loads only its own script and style.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from finops_admin_plugin.settings import API_BASE_PATH
 
+__all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "mount_ui", "router"]
+
 STATIC_DIR = Path(__file__).parent / "static"
+UI_PATH = f"{API_BASE_PATH}/ui"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+UI_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # The files change with the package: revalidate instead of serving a stale app.js.
+    "Cache-Control": "no-cache",
+}
 
 router = APIRouter(tags=["ui"])
 
@@ -26,9 +48,29 @@ def ui_config(request: Request) -> dict[str, Any]:
     }
 
 
-def mount_ui(app: FastAPI) -> None:
-    @app.get(f"{API_BASE_PATH}/ui", include_in_schema=False)
-    def _ui_root() -> RedirectResponse:
-        return RedirectResponse(f"{API_BASE_PATH}/ui/", status_code=307)
+class _UiFiles(StaticFiles):
+    async def get_response(self, path: str, scope: Scope) -> Any:
+        response = await super().get_response(path, scope)
+        response.headers.update(UI_HEADERS)
+        return response
 
-    app.mount(f"{API_BASE_PATH}/ui/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+
+def _index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=UI_HEADERS)
+
+
+def mount_ui(app: FastAPI) -> None:
+    @app.get(UI_PATH, include_in_schema=False)
+    def _ui_root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PATH}/", status_code=307)
+
+    # Screens other than the list: the same page, which reads its route from the address.
+    @app.get(f"{UI_PATH}/runs/{{run_id}}", include_in_schema=False)
+    def _ui_run(run_id: Annotated[str, PathParam(max_length=200)]) -> FileResponse:
+        return _index()
+
+    @app.get(f"{UI_PATH}/coverage", include_in_schema=False)
+    def _ui_coverage() -> FileResponse:
+        return _index()
+
+    app.mount(f"{UI_PATH}/", _UiFiles(directory=STATIC_DIR, html=True), name="ui")

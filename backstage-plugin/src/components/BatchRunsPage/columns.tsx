@@ -17,6 +17,7 @@ import {
   formatNumber,
   formatTime,
   shortId,
+  shortenPaths,
 } from '../common/format';
 
 export interface RunColumnsOptions {
@@ -38,10 +39,16 @@ export function runColumns(
     {
       title: 'Status',
       field: 'status',
+      // One line: a status is never broken between letters in a narrow column.
+      cellStyle: { whiteSpace: 'nowrap' },
       render: run => (
         <StatusBadge
           status={run.status}
-          tooltip={run.status === 'FAILED' ? run.errors.message : undefined}
+          tooltip={
+            run.status === 'FAILED'
+              ? shortenPaths(run.errors.message)
+              : undefined
+          }
         />
       ),
     },
@@ -96,7 +103,11 @@ export function runColumns(
       field: 'domainStatuses',
       render: run => (
         <Box display="flex" flexWrap="wrap" maxWidth={220}>
-          {DOMAINS.filter(d => d in run.domainStatuses).map(domain => (
+          {DOMAINS.filter(
+            d =>
+              d in run.domainStatuses &&
+              run.domainStatuses[d] !== 'NOT_SELECTED',
+          ).map(domain => (
             <DomainChip
               key={domain}
               domain={domain}
@@ -131,13 +142,13 @@ export function runColumns(
       field: 'errors',
       render: run =>
         run.errors.count ? (
-          <Tooltip title={run.errors.message ?? ''}>
+          <Tooltip title={shortenPaths(run.errors.message)}>
             <Box maxWidth={260}>
               <Typography variant="body2" color="error" fontWeight="bold">
                 {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
               </Typography>
               <Typography variant="caption" noWrap component="div">
-                {run.errors.message}
+                {shortenPaths(run.errors.message)}
               </Typography>
             </Box>
           </Tooltip>

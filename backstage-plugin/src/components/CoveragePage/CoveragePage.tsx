@@ -49,8 +49,10 @@ function Cell(props: {
         component="div"
         title={formatTime(load.time)}
       >
-        <Link to={runPath(load.runId)}>{shortId(load.runId)}</Link> ·{' '}
-        {formatNumber(load.relevesInserted)} relevés
+        <Link to={runPath(load.runId)} underline="always">
+          {shortId(load.runId)}
+        </Link>{' '}
+        · {formatNumber(load.relevesInserted)} relevés
       </Typography>
     </Box>
   );

@@ -17,6 +17,7 @@ import {
   formatDuration,
   formatNumber,
   formatTime,
+  shortenPaths,
 } from '../common/format';
 import { QualityTable } from './QualityTable';
 
@@ -107,7 +108,7 @@ export function DomainBlockCard(props: {
         )}
         {(block.errors ?? []).map((error, i) => (
           <Alert key={i} severity="error" sx={{ mt: 1 }}>
-            <strong>{error.kind}</strong>: {error.message}
+            <strong>{error.kind}</strong>: {shortenPaths(error.message)}
           </Alert>
         ))}
         {block.quality && block.quality.length > 0 && (

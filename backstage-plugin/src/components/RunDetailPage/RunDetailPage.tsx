@@ -33,6 +33,7 @@ import {
   formatNumber,
   formatTime,
   shortId,
+  shortenPaths,
 } from '../common/format';
 import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
@@ -105,7 +106,8 @@ export function RunDetailPage(props: { refreshMs?: number }) {
         <Typography variant="h6">Domains</Typography>
       </Grid>
       {run.blocks.map(block => (
-        <Grid item xs={12} lg={6} key={block.domain}>
+        // One block per line: its per-period and quality tables need the page's width.
+        <Grid item xs={12} key={block.domain}>
           <DomainBlockCard
             block={block}
             canReadLogs={access.logs}
@@ -136,13 +138,19 @@ function RunSummaryCard(props: { run: RunDetail }) {
     status: (
       <StatusBadge
         status={run.status}
-        tooltip={run.status === 'FAILED' ? run.errors.message : undefined}
+        tooltip={
+          run.status === 'FAILED' ? shortenPaths(run.errors.message) : undefined
+        }
       />
     ),
     'run id': (
       <Box component="span" display="inline-flex" alignItems="center">
         <code>{run.runId}</code>
-        <CopyTextButton text={run.runId} tooltipText="Run id copied" />
+        <CopyTextButton
+          text={run.runId}
+          tooltipText="Run id copied"
+          aria-label="Copy run id"
+        />
       </Box>
     ),
     'dagster status': run.dagsterStatus,
@@ -168,7 +176,7 @@ function RunSummaryCard(props: { run: RunDetail }) {
       </Box>
     ),
     errors: run.errors.count
-      ? `${run.errors.count}: ${run.errors.message ?? ''}`
+      ? `${run.errors.count}: ${shortenPaths(run.errors.message)}`
       : 'none',
   };
   if (run.reason) metadata.reason = run.reason;

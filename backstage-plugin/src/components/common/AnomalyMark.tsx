@@ -17,8 +17,9 @@ export function AnomalyMark(props: {
         component="span"
         data-testid="anomaly"
         sx={{
-          bgcolor: 'warning.light',
-          color: 'warning.contrastText',
+          // Dark text on light amber: 4.5:1 and more (white on warning.light is not).
+          bgcolor: '#ffe0b2',
+          color: '#5d2c00',
           borderRadius: 1,
           px: 0.5,
           fontWeight: 'bold',

@@ -3,15 +3,12 @@ import Tooltip from '@mui/material/Tooltip';
 import { BlockStatus } from '../../api';
 import { domainLabel } from './format';
 
-const COLORS: Record<
-  string,
-  'default' | 'success' | 'error' | 'info' | 'warning'
-> = {
+const COLORS: Record<string, 'default' | 'primary' | 'success' | 'error'> = {
   SUCCESS: 'success',
   FAILED: 'error',
-  RUNNING: 'info',
+  RUNNING: 'primary',
   PENDING: 'default',
-  SKIPPED: 'warning',
+  SKIPPED: 'default',
   NOT_SELECTED: 'default',
 };
 

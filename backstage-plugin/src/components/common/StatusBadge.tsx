@@ -52,7 +52,7 @@ export function StatusBadge(props: {
   }
   if (!tooltip) return badge;
   return (
-    <Tooltip title={tooltip}>
+    <Tooltip title={tooltip} describeChild>
       <span data-testid="status-tooltip">{badge}</span>
     </Tooltip>
   );

@@ -73,3 +73,16 @@ export function anomalyText(anomaly: {
     anomaly.baseline,
   )} (score ${anomaly.score.toFixed(1)})`;
 }
+
+// Absolute server paths and URLs: a message shows their last component only.
+const SERVER_PATH =
+  /(?:\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>]+|(?<![\w.~-])(?:\/[^\s'":,;()<>[\]]+){2,}|\b[A-Za-z]:\\[^\s'"<>]+)/g;
+
+/** An error message without where the server keeps its files: `/srv/x/native/a.parquet` → `…/a.parquet`. */
+export function shortenPaths(text?: string | null): string {
+  if (!text) return '';
+  return text.replace(SERVER_PATH, path => {
+    const parts = path.replace(/[\\/]+$/, '').split(/[\\/]/);
+    return `…/${parts[parts.length - 1]}`;
+  });
+}
