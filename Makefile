@@ -60,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types
+	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types backstage-plugin/dev/dist
