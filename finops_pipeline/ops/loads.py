@@ -27,6 +27,7 @@ from finops_pipeline.contract import (
 )
 from finops_pipeline.landing.focus import FocusFileError
 from finops_pipeline.landing.store import LandingFolderMissing
+from finops_pipeline.liveness import die_with_parent, ensure_run_alive
 from finops_pipeline.resources import LandingResource, WarehouseResource
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad
 
@@ -81,12 +82,21 @@ def build_load_op(domain: str) -> OpDefinition:
         warehouse: WarehouseResource,
         landing: LandingResource,
     ) -> Any:
+        # A step never outlives its run: killed with its run worker, and no commit unless the
+        # run is still STARTED.
+        die_with_parent()
         store = landing.store()
         loaded: list[PeriodLoad] = []
         failures: list[str] = []
         for period in plan["periods"]:
             try:
-                result = warehouse.load_period(store, domain, period, context.run_id)
+                result = warehouse.load_period(
+                    store,
+                    domain,
+                    period,
+                    context.run_id,
+                    before_commit=lambda: ensure_run_alive(context.instance, context.run_id),
+                )
             except _EXPECTED_ERRORS as exc:
                 context.log.error(f"{label} {period}: {exc}")
                 failures.append(f"{period}: {exc}")

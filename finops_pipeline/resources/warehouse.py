@@ -1,5 +1,6 @@
 """The PostgreSQL warehouse as a Dagster resource."""
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -22,7 +23,14 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
     def ensure_schema(self) -> list[int]:
         return schema.ensure_schema(self.database_url)
 
-    def load_period(self, store: LandingStore, domain: str, period: str, run_id: str) -> loads.PeriodLoad:
+    def load_period(
+        self,
+        store: LandingStore,
+        domain: str,
+        period: str,
+        run_id: str,
+        before_commit: Callable[[], None] | None = None,
+    ) -> loads.PeriodLoad:
         return loads.load_period(
             self.database_url,
             store,
@@ -30,6 +38,7 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
             period,
             run_id,
             lock_timeout_seconds=self.lock_timeout_seconds,
+            before_commit=before_commit,
         )
 
     def refresh_view(self, name: str, run_id: str) -> mviews.MvRefresh:

@@ -134,11 +134,14 @@ def load_period(
     *,
     lock_timeout_seconds: float = 30.0,
     on_locked: Callable[[], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> PeriodLoad:
     """Replace the rows of (period, domain) with the validated landing files.
 
     Raises LandingFolderMissing when the folder has no file, LoadConflict when
     the pair stays locked by another run, FocusFileError for an unreadable file.
+    `before_commit` runs inside the transaction after the COPY: raising there rolls it back
+    (the op checks its run is still alive).
     """
     started = time.perf_counter()
     files = store.list_files(domain, period)
@@ -197,5 +200,7 @@ def load_period(
                     with contextlib.suppress(queue.Empty):
                         out.get_nowait()
                     producer.join(0.05)
+            if before_commit is not None:
+                before_commit()
     result.seconds = time.perf_counter() - started
     return result
