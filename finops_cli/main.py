@@ -42,9 +42,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from finops_admin_plugin.app import create_app
+    from finops_admin_plugin.server import serve
     from finops_admin_plugin.settings import get_settings
 
     settings = get_settings()
@@ -58,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (AuthConfigError, DevModeBindError) as exc:
         raise CliError(str(exc)) from None
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    serve(app, settings.api_host, settings.api_port)
     return 0
 
 
