@@ -17,6 +17,7 @@ from finops_admin_plugin.auth.router import router as auth_router
 from finops_admin_plugin.availability import install_availability
 from finops_admin_plugin.availability_targets import database_gate
 from finops_admin_plugin.errors import install_error_handlers
+from finops_admin_plugin.openapi_contract import install_openapi_contract
 from finops_admin_plugin.resources import AdminResources
 from finops_admin_plugin.security import install_security
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
@@ -81,4 +82,5 @@ def create_app(
     router.include_router(ui_router)
     app.include_router(router)
     mount_ui(app)
+    install_openapi_contract(app)
     return app

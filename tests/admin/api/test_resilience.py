@@ -373,3 +373,66 @@ def test_dev_mode_wants_json_writes_and_a_loopback_host(api: Api) -> None:
         assert status == 400 and "not allowed" in error["error"]["message"], host
     for host in (f"localhost:{api.port}", f"[::1]:{api.port}", "127.0.0.1"):
         assert _request(api, "GET", "/runs", headers={"Host": host})[0] == 200, host
+
+
+@pytest.mark.timeout(600)
+def test_every_operation_conforms_to_the_openapi_document(api: Api) -> None:
+    """Schemathesis, valid and invalid requests on every operation, path parameters included
+    (generated ones, and the ids of real runs): each answer's status is documented and its
+    body matches the documented schema."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.result import Ok
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    schema = schemathesis.openapi.from_url(f"http://127.0.0.1:{api.port}{BASE}/openapi.json")
+    base_url = f"http://127.0.0.1:{api.port}"
+    seen: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        label = f"{operation.method.upper()} {operation.path}"
+        statuses = seen.setdefault(label, set())
+
+        def call(case: Any, statuses: set[int] = statuses) -> None:
+            response = case.call_and_validate(base_url=base_url, checks=checks)
+            statuses.add(response.status_code)
+
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(
+                max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+            )
+            def generated(case: Any) -> None:
+                call(case)
+
+            try:
+                generated()
+            except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
+                assert mode is GenerationMode.NEGATIVE, label
+        names = {p.name for p in operation.path_parameters}
+        if "runId" in names:
+            for run_id in (api.run_id, api.failed_id):
+                call(operation.Case(path_parameters={"runId": run_id}))
+        if "requestId" in names:
+            dry_run = {"periods": [PERIOD], "domains": ["open"], "reason": "conformance", "dryRun": False}
+            filed = json.loads(_request(api, "POST", "/runs/reprocess", body=dry_run)[2])
+            call(operation.Case(path_parameters={"requestId": filed["requestId"]}))
+    assert seen[f"GET {BASE}/runs/{{runId}}"] >= {200, 400, 404}, seen
+    assert seen[f"GET {BASE}/runs/{{runId}}/logs"] >= {200, 404}, seen
+    assert 200 in seen[f"GET {BASE}/reprocess/{{requestId}}"], seen
+    print("statuses seen: " + json.dumps({k: sorted(v) for k, v in seen.items()}))
