@@ -260,7 +260,15 @@ def _assert_failed_cleanly(
     assert left == (0,)
     with stack.instance() as instance:
         everything = [f"{e.dagster_event_type}: {e.message}" for e in instance.all_logs(run_id)][-8:]
-    return {"seconds": round(elapsed, 1), "message": " ".join(failure), "events": everything}
+    assert failure, everything
+    return {"seconds": round(elapsed, 1), "message": " ".join(failure)[:160]}
+
+
+def _error_of(entry: Any) -> str:
+    event = entry.dagster_event
+    data = event.engine_event_data if event is not None and event.event_type_value == "ENGINE_EVENT" else None
+    error = getattr(data, "error", None)
+    return error.to_string() if error is not None else ""
 
 
 def _next_run_launches(stack: Stack) -> float:
@@ -270,7 +278,9 @@ def _next_run_launches(stack: Stack) -> float:
     if done.returncode != 0:
         run_id = done.stdout.split("submitted run ")[1].split(";")[0]
         with stack.instance() as instance:
-            errors = [f"{e.dagster_event_type}: {e.message}" for e in instance.all_logs(run_id)][-10:]
+            errors = [
+                f"{e.dagster_event_type}: {e.message} {_error_of(e)}" for e in instance.all_logs(run_id)
+            ][-10:]
         pytest.fail(done.stdout + done.stderr + "\n".join(errors))
     assert "SUCCESS" in done.stdout
     return time.monotonic() - started
