@@ -10,6 +10,7 @@ step commits afterwards, and the next run is launched without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,6 +138,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             else:
                 os.environ[key] = value
         log.close()
+        # The outage test restarts PostgreSQL outside pgserver, which then does not stop it.
+        with contextlib.suppress(Exception):
+            _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
         print((root / "daemon.log").read_text()[-3000:])
 
 

@@ -151,6 +151,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
         log.close()
+        # The outage test restarts PostgreSQL outside pgserver, which then does not stop it.
+        with contextlib.suppress(Exception):
+            _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
 
 
 def _routes(api: Api) -> list[tuple[str, str, Any, int]]:
