@@ -14,8 +14,12 @@ from finops_admin_plugin.api import coverage, health, metrics, reprocess, runs
 from finops_admin_plugin.api.logs import router as logs_router
 from finops_admin_plugin.auth import install_auth
 from finops_admin_plugin.auth.router import router as auth_router
+from finops_admin_plugin.availability import install_availability
+from finops_admin_plugin.availability_targets import database_gate
 from finops_admin_plugin.errors import install_error_handlers
+from finops_admin_plugin.openapi_contract import install_openapi_contract
 from finops_admin_plugin.resources import AdminResources
+from finops_admin_plugin.security import install_security
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
 from finops_admin_plugin.ui import mount_ui
 from finops_admin_plugin.ui.router import router as ui_router
@@ -39,12 +43,16 @@ def create_app(
         settings, dagster_instance=dagster_instance, projector_interval=projector_interval
     )
 
+    gate = database_gate(settings, resources)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(gate.start)
         await asyncio.to_thread(resources.start)
         try:
             yield
         finally:
+            await asyncio.to_thread(gate.stop)
             await asyncio.to_thread(resources.stop)
 
     app = FastAPI(
@@ -62,6 +70,8 @@ def create_app(
         app.state.dagster_check = resources.dagster_check
     install_auth(app, settings)
     install_error_handlers(app)
+    install_availability(app, gate)
+    install_security(app, settings)
     router = APIRouter(prefix=API_BASE_PATH)
     router.include_router(health.router)
     router.include_router(runs.router)
@@ -73,4 +83,5 @@ def create_app(
     router.include_router(ui_router)
     app.include_router(router)
     mount_ui(app)
+    install_openapi_contract(app)
     return app

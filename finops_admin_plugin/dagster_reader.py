@@ -72,8 +72,11 @@ class LogStorageUnavailable(Exception):
 
 
 def _describe(exc: BaseException) -> str:
+    # Driver text names hosts and socket paths: the server log has it, the caller gets the kind.
     text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+    if text:
+        log.warning("%s: %s", type(exc).__name__, text[:1000])
+    return type(exc).__name__
 
 
 def _plan_order(steps: Sequence[Any]) -> list[str]:

@@ -2,11 +2,20 @@
 
 PostgreSQL (pgserver) in the state folder, the warehouse schema, demo landing
 data, a few seeded runs (one failing), the Dagster webserver and daemon, and
-the admin API. Ctrl-C stops every process it started.
+the admin API.
+
+The stack heals and never leaves orphans: a child that exits is started again (with a
+line saying so, and a growing pause if it keeps crashing); SIGINT or SIGTERM stop every
+child, even when the shell started `finops dev` with SIGINT ignored (a background job of a
+script); and each child is killed by the kernel if `finops dev` itself is killed outright
+(PR_SET_PDEATHSIG, set in the child before it runs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import os
 import shlex
 import signal
@@ -14,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -66,11 +76,38 @@ def seed_run_plans(now: datetime) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+class _StopStack(Exception):
+    """SIGINT or SIGTERM: stop every child and exit."""
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A preexec function: own session, and SIGTERM from the kernel when `parent` dies."""
+
+    def preexec() -> None:
+        os.setsid()
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+
+    return preexec
+
+
+_PR_SET_PDEATHSIG = 1
+REAPER = "postgres-reaper"
+RESTART_WINDOW_SECONDS = 60.0
+MAX_RESTART_PAUSE_SECONDS = 30.0
+
+
 class DevStack:
     def __init__(self, home: str, api_port: int, dagster_port: int, seed: bool) -> None:
         self.home = Path(home).resolve()
         self.api_port, self.dagster_port, self.seed = api_port, dagster_port, seed
         self.children: list[subprocess.Popen[bytes]] = []
+        self.commands: dict[str, list[str]] = {}
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, list[float]] = {}
         self.env: dict[str, str] = {}
 
     # -- setup -------------------------------------------------------------------------
@@ -165,16 +202,37 @@ class DevStack:
         log = open(log_path, "ab")  # noqa: SIM115  # lives as long as the child
         child = subprocess.Popen(
             argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.home, start_new_session=True,
+            cwd=self.home, preexec_fn=_die_with_parent(os.getpid()),
         )  # fmt: skip
+        log.close()  # the child holds its own descriptor
         self.children.append(child)
+        self.commands[name] = argv
+        self.running[name] = child
         _say(f"started {name} (pid {child.pid}), log: {log_path}")
+
+    def _heal(self) -> None:
+        """Start again every child that exited, pausing longer while one keeps crashing."""
+        now = time.monotonic()
+        for name, child in list(self.running.items()):
+            code = child.poll()
+            if code is None:
+                continue
+            recent = [t for t in self.restarts.get(name, []) if now - t < RESTART_WINDOW_SECONDS]
+            pause = min(MAX_RESTART_PAUSE_SECONDS, 2.0 ** len(recent) - 1) if recent else 0.0
+            if recent and now - recent[-1] < pause:
+                continue  # crashing in a loop: wait before the next try
+            self.restarts[name] = [*recent, now]
+            _say(
+                f"{name} (pid {child.pid}) exited with code {code}; restarting it "
+                f"(restart {len(recent) + 1} in the last minute; see {self.home / 'logs' / (name + '.log')})"
+            )
+            self.children.remove(child)
+            self._spawn(name, self.commands[name])
 
     def _wait_http(self, url: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(c.poll() is not None for c in self.children):
-                return False
+            self._heal()
             try:
                 with urllib.request.urlopen(url, timeout=2):
                     return True
@@ -183,22 +241,43 @@ class DevStack:
         return False
 
     def _stop_children(self) -> None:
+        reaper = self.running.get(REAPER)
+        if reaper is not None and reaper.poll() is None:
+            reaper.kill()  # a normal stop: pgserver stops PostgreSQL itself when we exit
         for child in self.children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for child in self.children:
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
 
     def run(self) -> int:
+        # Set explicitly: a shell starts a script's background job with SIGINT ignored, and
+        # Python then installs no handler of its own.
+        def stop(signum: int, _frame: Any) -> None:
+            raise _StopStack(signal.Signals(signum).name)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            return self._run()
+        except _StopStack as exc:
+            _say(f"{exc}: stopping")
+            self._stop_children()
+            return 0
+
+    def _run(self) -> int:
         self.home.mkdir(parents=True, exist_ok=True)
         from finops_pipeline.warehouse.schema import ensure_schema
 
         warehouse_url, dagster_url = self._start_postgres()
+        self._spawn(REAPER, [sys.executable, "-m", "finops_cli.reaper", str(self.home / "pgdata")])
         self._prepare_env(warehouse_url, dagster_url)
         ensure_schema(warehouse_url)
         if self.seed:
@@ -210,7 +289,6 @@ class DevStack:
                                           "-h", "127.0.0.1", "-p", str(self.dagster_port)])  # fmt: skip
         self._spawn("dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace])
         self._spawn("finops-api", [sys.executable, "-m", "finops_cli", "serve"])
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             api = f"http://127.0.0.1:{self.api_port}/finops/admin"
             ok_api = self._wait_http(f"{api}/healthz", 60)
@@ -225,12 +303,8 @@ class DevStack:
             _say(f"  auth mode        {self.env['FINOPS_AUTH_MODE']}")
             _say(f"  environment      source {self.home / 'env.sh'}")
             _say("Ctrl-C stops everything.")
-            while all(c.poll() is None for c in self.children):
+            while True:
                 time.sleep(1)
-            _say(f"a process exited unexpectedly; see the logs in {self.home / 'logs'}")
-            return 1
-        except KeyboardInterrupt:
-            _say("stopping")
-            return 0
+                self._heal()
         finally:
             self._stop_children()

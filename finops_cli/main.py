@@ -42,9 +42,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from finops_admin_plugin.app import create_app
+    from finops_admin_plugin.server import serve
     from finops_admin_plugin.settings import get_settings
 
     settings = get_settings()
@@ -58,16 +57,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except (AuthConfigError, DevModeBindError) as exc:
         raise CliError(str(exc)) from None
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    serve(app, settings.api_host, settings.api_port)
     return 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     _require_env("DAGSTER_HOME", "FINOPS_DATABASE_URL", "FINOPS_LANDING_URI")
-    from dagster import DagsterInstance, execute_job, reconstructable
-
     from finops_pipeline.contract import TRIGGER_MANUAL, batch_tags, normalize_domains
-    from finops_pipeline.definitions import finops_batch_job
     from finops_pipeline.periods import PeriodError, normalize_periods
 
     try:
@@ -79,15 +75,26 @@ def cmd_batch(args: argparse.Namespace) -> int:
     tags = batch_tags(trigger=TRIGGER_MANUAL, periods=periods, domains=domains, requested_by=requested_by)
     run_config = batch_run_config(periods, domains, in_process=args.in_process)
     print(f"finops batch: periods {', '.join(periods)}; domains {', '.join(domains)}", flush=True)
-    with DagsterInstance.get() as instance:
-        result = execute_job(
-            reconstructable(finops_batch_job), instance=instance, run_config=run_config, tags=tags
-        )
-        ui = os.environ.get("FINOPS_DAGSTER_UI_URL", "").rstrip("/")
-        print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'}")
+    from finops_cli.batch import execute_here, follow_run, submit_run
+
+    ui = os.environ.get("FINOPS_DAGSTER_UI_URL", "").rstrip("/")
+    if args.local:
+        run_id, success = execute_here(run_config, tags)
+        print(f"run {run_id}: {'SUCCESS' if success else 'FAILED'}")
         if ui:
-            print(f"  {ui}/runs/{result.run_id}")
-    return 0 if result.success else 1
+            print(f"  {ui}/runs/{run_id}")
+        return 0 if success else 1
+    try:
+        run_id = submit_run(run_config, tags)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    print(f"submitted run {run_id}; the Dagster daemon launches it" + (f": {ui}/runs/{run_id}" if ui else ""))
+    try:
+        status = follow_run(run_id)
+    except KeyboardInterrupt:
+        print(f"\nstopped following run {run_id}; it goes on (cancel it from the Dagster UI)")
+        return 130
+    return 0 if status == "SUCCESS" else 1
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -165,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--domain", action="extend", nargs="+", choices=DOMAINS, metavar="DOMAIN",
                        help=f"any of {', '.join(DOMAINS)} (default: all)")  # fmt: skip
     batch.add_argument("--requested-by", help="Backstage entity ref (default user:default/<you>)")
-    batch.add_argument("--in-process", action="store_true", help="run every step in this process")
+    batch.add_argument("--in-process", action="store_true", help="run every step in the run worker's process")
+    batch.add_argument("--local", action="store_true",
+                       help="execute the run in this process, not through the daemon")  # fmt: skip
     batch.set_defaults(func=cmd_batch)
 
     reindex = sub.add_parser("reindex", help="rebuild the admin read model from Dagster storage")

@@ -146,8 +146,8 @@ def _json(payload: Any) -> Response:
 
 
 def _csv_cell(value: Any) -> Any:
-    # Spreadsheets run cells starting with = + @ as formulas: neutralize them.
-    if isinstance(value, str) and value[:1] in ("=", "+", "@"):
+    # Spreadsheets run cells starting with = + - @, tab or CR as formulas (OWASP CSV injection).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 

@@ -22,6 +22,7 @@ from typing import Any
 from dagster import DagsterEventType, EventLogEntry, RunRecord
 from pydantic import ValidationError
 
+from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.mapping.status import ACTIVE_STATUSES, map_run_status
 from finops_admin_plugin.models import (
     Aggregates,
@@ -178,6 +179,7 @@ def one_line(text: str | None, limit: int = MESSAGE_LIMIT) -> str | None:
     line = next((part.strip() for part in str(text).splitlines() if part.strip()), "")
     if not line:
         return None
+    line = display_paths(line)
     head, sep, rest = line.partition(": ")
     # "dagster._core.definitions.events.Failure: msg" -> "msg"; "pkg.mod.ValueError: x" -> "ValueError: x"
     if sep and " " not in head and "." in head:

@@ -130,7 +130,10 @@ class ReadModel:
             with self._pool.connection(timeout=5.0) as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise ReadModelUnavailable(f"the read model database does not answer: {exc}") from exc
+            log.warning("read model database: %s: %s", type(exc).__name__, exc)
+            raise ReadModelUnavailable(
+                "the admin read model's database (PostgreSQL) does not answer; try again in a moment"
+            ) from exc
 
     def cursor_key(self) -> CursorKey:
         if self._cursor_key is None:

@@ -26,6 +26,7 @@ from finops_pipeline.contract import (
     load_step_key,
 )
 from finops_pipeline.landing.focus import add_exact, plain_decimal
+from finops_pipeline.liveness import die_with_parent, ensure_run_alive
 from finops_pipeline.resources import LandingResource, WarehouseResource
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
@@ -84,13 +85,21 @@ def build_load_op(domain: str) -> OpDefinition:
         warehouse: WarehouseResource,
         landing: LandingResource,
     ) -> Any:
+        # A step never outlives its run: killed with its run worker, and no commit unless the
+        # run is still STARTED.
+        die_with_parent()
         store = landing.store()
         loaded: list[PeriodLoad] = []
         failures: list[str] = []
         for period in plan["periods"]:
             try:
                 result = warehouse.load_period(
-                    store, domain, period, context.run_id, allow_shrink=bool(plan.get("allow_shrink"))
+                    store,
+                    domain,
+                    period,
+                    context.run_id,
+                    allow_shrink=bool(plan.get("allow_shrink")),
+                    before_commit=lambda: ensure_run_alive(context.instance, context.run_id),
                 )
             except QualityGateFailed as exc:
                 context.log.error(f"{label} {period}: quality gate {exc.gate}: {exc}")

@@ -1,5 +1,6 @@
 """The PostgreSQL warehouse as a Dagster resource."""
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -47,7 +48,14 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
         return schema.ensure_schema(self.database_url)
 
     def load_period(
-        self, store: LandingStore, domain: str, period: str, run_id: str, *, allow_shrink: bool = False
+        self,
+        store: LandingStore,
+        domain: str,
+        period: str,
+        run_id: str,
+        *,
+        allow_shrink: bool = False,
+        before_commit: Callable[[], None] | None = None,
     ) -> loads.PeriodLoad:
         return loads.load_period(
             self.database_url,
@@ -62,6 +70,7 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
                 max_shrink_ratio=self.max_shrink_ratio,
                 allow_shrink=allow_shrink,
             ),
+            before_commit=before_commit,
         )
 
     def refresh_view(self, name: str, run_id: str) -> mviews.MvRefresh:

@@ -186,12 +186,15 @@ def load_period(
     on_locked: Callable[[], None] | None = None,
     rules: ReadRules | None = None,
     policy: GatePolicy | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> PeriodLoad:
     """Replace the rows of (period, domain) with the validated landing files.
 
     Raises QualityGateFailed (with what the load saw) when the new rows must not
     replace the old ones: no landing row, an unreadable file, too many rejects, a
-    shrink; LoadConflict when the pair stays locked by another run.
+    shrink; LoadConflict when the pair stays locked by another run. `before_commit` runs inside
+    the transaction once the new rows are in place: raising there rolls it back (the op checks
+    its run is still alive).
     """
     started = time.perf_counter()
     rules = rules or ReadRules()
@@ -206,7 +209,18 @@ def load_period(
     result.files = [f.name for f in files]
     result.quality.files = len(files)
     try:
-        _load(database_url, store, files, result, run_id, lock_timeout_seconds, on_locked, rules, policy)
+        _load(
+            database_url,
+            store,
+            files,
+            result,
+            run_id,
+            lock_timeout_seconds,
+            on_locked,
+            rules,
+            policy,
+            before_commit,
+        )
     except (FocusFileError, LandingFileRefused) as exc:
         _sync_quality(result)
         raise QualityGateFailed("unreadable_file", f"{exc}; the previous rows are kept", result) from None
@@ -224,6 +238,7 @@ def _load(
     on_locked: Callable[[], None] | None,
     rules: ReadRules,
     policy: GatePolicy,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     domain, period = result.domain, result.period
     key = f"{period}:{domain}"
@@ -305,3 +320,5 @@ def _load(
                 )
             )
             result.deleted = previous
+            if before_commit is not None:
+                before_commit()  # raising here rolls the whole swap back

@@ -555,7 +555,7 @@ def test_dev_mode_on_loopback(host: str, caplog: pytest.LogCaptureFixture) -> No
     ]
     assert len(warnings) == 1
     assert app.state.auth_mode == "dev"
-    client = TestClient(app)
+    client = TestClient(app, base_url="http://127.0.0.1")
     who = client.get(f"{API_BASE_PATH}/_probe/admin")  # no credentials at all
     assert who.status_code == 200 and who.json() == {"subject": "user:default/dev", "role": "admin"}
     me = client.get(f"{API_BASE_PATH}/me").json()

@@ -68,7 +68,7 @@ def client(finops_history: History, settings: AdminSettings) -> Iterator[TestCli
     reindex(settings, finops_history.instance)
     # The test decides when the read model follows Dagster (`project()`), so expectations are exact.
     app = create_app(settings, dagster_instance=finops_history.instance, projector_interval=None)
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
@@ -407,7 +407,7 @@ def test_read_model_down_is_a_503(finops_history: History) -> None:
         FINOPS_AUTH_MODE="dev",
     )
     app = create_app(settings, dagster_instance=finops_history.instance, projector_interval=None)
-    with TestClient(app) as down:
+    with TestClient(app, base_url="http://127.0.0.1") as down:
         response = down.get(f"{BASE}/runs")
         assert response.status_code == 503
         assert response.json()["error"]["name"] == "ServiceUnavailableError"
