@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from finops_admin_plugin.security import CONTENT_SECURITY_POLICY
 from finops_admin_plugin.settings import API_BASE_PATH
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "mount_ui", "router"]
@@ -23,10 +24,6 @@ __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "mount_ui", "router"]
 STATIC_DIR = Path(__file__).parent / "static"
 UI_PATH = f"{API_BASE_PATH}/ui"
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 UI_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

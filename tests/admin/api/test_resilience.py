@@ -332,7 +332,7 @@ def test_security_headers_on_every_kind_of_answer(api: Api) -> None:
     for kind, (status, headers, _, _) in answers.items():
         assert status in (200, 400), (kind, status)
         policy = headers.get("content-security-policy", "")
-        assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy, (kind, policy)
+        assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, (kind, policy)
         assert "unsafe-inline" not in policy, (kind, policy)
         assert headers.get("x-frame-options") == "DENY", kind
         assert headers.get("x-content-type-options") == "nosniff", kind
