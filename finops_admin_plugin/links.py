@@ -37,6 +37,7 @@ __all__ = [
     "LinkConfig",
     "external_link",
     "render_template",
+    "run_link_values",
     "run_links",
     "template_problems",
     "with_links",
@@ -184,6 +185,28 @@ class LinkConfig:
         )
 
 
+def run_link_values(
+    run_id: str,
+    start: datetime | str | None,
+    end: datetime | str | None,
+    config: LinkConfig,
+) -> dict[str, str | None]:
+    """A run's links as JSON values (the list serves these as they are: no model per item)."""
+    base = f"{API_BASE_PATH}/runs/{quote(run_id, safe='')}"
+    return {
+        "self": base,
+        "logs": f"{base}/logs",
+        "dagster": f"{config.dagster_ui_url}/runs/{quote(run_id, safe='')}",
+        "external": external_link(
+            config.logs_url_template,
+            run_id=run_id,
+            start=start,
+            end=end,
+            margin_seconds=config.logs_url_margin_seconds,
+        ),
+    }
+
+
 def run_links(
     run_id: str,
     start: datetime | str | None,
@@ -191,19 +214,7 @@ def run_links(
     config: LinkConfig,
 ) -> RunLinks:
     """A run's links: itself and its logs in this API, the Dagster UI, the external log viewer."""
-    base = f"{API_BASE_PATH}/runs/{quote(run_id, safe='')}"
-    return RunLinks(
-        self=base,
-        logs=f"{base}/logs",
-        dagster=f"{config.dagster_ui_url}/runs/{quote(run_id, safe='')}",
-        external=external_link(
-            config.logs_url_template,
-            run_id=run_id,
-            start=start,
-            end=end,
-            margin_seconds=config.logs_url_margin_seconds,
-        ),
-    )
+    return RunLinks.model_validate(run_link_values(run_id, start, end, config))
 
 
 def with_links(

@@ -23,7 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 from finops_admin_plugin.auth import Caller, ReaderDep
 from finops_admin_plugin.auth.roles import can_administer
 from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError, shown
-from finops_admin_plugin.links import run_links, with_links
+from finops_admin_plugin.links import run_link_values, with_links
 from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.models import LogExcerpt, RunCollectionResponse, RunDetailResponse, RunStatus
@@ -231,9 +231,9 @@ def list_runs(
     # The stored list items are served as they are (validating 50 documents per page would cost more
     # than the query); tests validate every stored item against RunResponse.
     for item in page.items:
-        item["links"] = run_links(
+        item["links"] = run_link_values(
             item["runId"], item.get("startTime"), item.get("endTime"), resources.links
-        ).model_dump(by_alias=True)
+        )
     items = page.items
     return _json({"items": items, "pageInfo": {"nextCursor": next_cursor}, "totalItems": page.total})
 

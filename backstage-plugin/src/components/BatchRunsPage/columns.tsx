@@ -15,6 +15,7 @@ import { StatusBadge } from '../common/StatusBadge';
 import {
   formatDuration,
   formatNumber,
+  formatShortTime,
   formatTime,
   shortId,
   shortenPaths,
@@ -35,7 +36,7 @@ export function runColumns(
   options: RunColumnsOptions,
 ): TableColumn<RunSummary>[] {
   const { access, runPath, onDownloadLogs, onReprocess } = options;
-  return [
+  const columns: TableColumn<RunSummary>[] = [
     {
       title: 'Status',
       field: 'status',
@@ -83,15 +84,28 @@ export function runColumns(
     {
       title: 'Periods',
       field: 'periods',
-      render: run => run.periods.join(', '),
+      // One month per line: the column stays narrow.
+      render: run => (
+        <Box whiteSpace="nowrap">
+          {run.periods.map(period => (
+            <Typography key={period} variant="body2">
+              {period}
+            </Typography>
+          ))}
+        </Box>
+      ),
     },
     {
-      title: 'Start / end / duration',
+      title: 'Start / end (UTC) / duration',
       field: 'startTime',
       render: run => (
         <Box whiteSpace="nowrap">
-          <Typography variant="body2">{formatTime(run.startTime)}</Typography>
-          <Typography variant="body2">{formatTime(run.endTime)}</Typography>
+          <Typography variant="body2" title={formatTime(run.startTime)}>
+            {formatShortTime(run.startTime)}
+          </Typography>
+          <Typography variant="body2" title={formatTime(run.endTime)}>
+            {formatShortTime(run.endTime)}
+          </Typography>
           <AnomalyMark anomalies={runAnomalies(run, 'durationSeconds')}>
             {formatDuration(run.durationSeconds)}
           </AnomalyMark>
@@ -102,7 +116,7 @@ export function runColumns(
       title: 'Domains',
       field: 'domainStatuses',
       render: run => (
-        <Box display="flex" flexWrap="wrap" maxWidth={220}>
+        <Box display="flex" flexWrap="wrap" maxWidth={150}>
           {DOMAINS.filter(
             d =>
               d in run.domainStatuses &&
@@ -143,7 +157,7 @@ export function runColumns(
       render: run =>
         run.errors.count ? (
           <Tooltip title={shortenPaths(run.errors.message)}>
-            <Box maxWidth={260}>
+            <Box maxWidth={150}>
               <Typography variant="body2" color="error" fontWeight="bold">
                 {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
               </Typography>
@@ -223,4 +237,10 @@ export function runColumns(
       ),
     },
   ];
+  // Compact cells: the ten columns fit a 1280 px screen beside Backstage's sidebar.
+  return columns.map(column => ({
+    ...column,
+    cellStyle: { padding: '6px 8px', ...(column.cellStyle as object) },
+    headerStyle: { padding: '6px 8px' },
+  }));
 }

@@ -7,6 +7,14 @@ export function formatTime(iso?: string | null): string {
   return `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }
 
+/** Minutes precision, for table cells (the exact time is in the cell's title). */
+export function formatShortTime(iso?: string | null): string {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toISOString().replace('T', ' ').slice(0, 16);
+}
+
 export function formatDuration(seconds?: number | null): string {
   if (seconds === null || seconds === undefined) return '—';
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
