@@ -26,6 +26,16 @@ from tests.support import free_port, require
 
 PLUGIN = Path(__file__).resolve().parents[2] / "backstage-plugin"
 WIDTH, HEIGHT = 1280, 900
+# The run table's width, and how far its last column (Actions) ends beyond the visible part of
+# the nearest box that scrolls sideways (0 or less: every column is on screen).
+_TABLE_OVERFLOW = """() => {
+  const table = document.querySelector('table');
+  let box = table.parentElement;
+  while (box !== document.body && box.scrollWidth <= box.clientWidth) box = box.parentElement;
+  const last = [...table.querySelectorAll('thead th')].pop().getBoundingClientRect().right;
+  const edge = box === document.body ? window.innerWidth : box.getBoundingClientRect().left + box.clientWidth;
+  return [table.getBoundingClientRect().width, last - edge];
+}"""
 
 
 def _newest(paths: list[Path]) -> float:
@@ -120,11 +130,13 @@ def test_plugin_lists_the_real_runs(page: Any, harness: str, ui_world: UiWorld, 
     assert "FAILED" in row.inner_text() and "parquet" in row.inner_text().lower()
     assert str(ui_world.landing) not in row.inner_text()  # the list shows no server path
     assert page.get_by_text("dev auth mode").count() >= 1  # the plugin relays the API's warning
-    # The page itself never scrolls sideways at 1280 px (the run table scrolls inside its card).
+    # Nothing scrolls sideways at 1280 px: not the page, not the run table inside its card.
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in a {widths[1]} px window"
+    table = page.evaluate(_TABLE_OVERFLOW)
+    assert table[1] <= 1, f"the run table ({table[0]:.0f} px) ends {table[1]:.0f} px past its card"
     _screenshot(page, "backstage-runs.png", tmp_path)
 
 

@@ -61,11 +61,16 @@ export function runColumns(
           <Link to={runPath(run.runId)} title={run.runId}>
             <code>{shortId(run.runId)}</code>
           </Link>
-          <CopyTextButton
-            text={run.runId}
-            tooltipText="Run id copied"
-            aria-label="Copy run id"
-          />
+          <Box
+            component="span"
+            sx={{ '& button': { p: 0.25 }, '& svg': { fontSize: 16 } }}
+          >
+            <CopyTextButton
+              text={run.runId}
+              tooltipText="Run id copied"
+              aria-label="Copy run id"
+            />
+          </Box>
         </Box>
       ),
     },
@@ -116,7 +121,7 @@ export function runColumns(
       title: 'Domains',
       field: 'domainStatuses',
       render: run => (
-        <Box display="flex" flexWrap="wrap" maxWidth={150}>
+        <Box display="flex" flexWrap="wrap" maxWidth={110}>
           {DOMAINS.filter(
             d =>
               d in run.domainStatuses &&
@@ -157,7 +162,7 @@ export function runColumns(
       render: run =>
         run.errors.count ? (
           <Tooltip title={shortenPaths(run.errors.message)}>
-            <Box maxWidth={150}>
+            <Box maxWidth={60}>
               <Typography variant="body2" color="error" fontWeight="bold">
                 {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
               </Typography>
@@ -178,6 +183,7 @@ export function runColumns(
           <Tooltip title="Run detail">
             <IconButton
               size="small"
+              sx={{ p: 0.25 }}
               component={Link}
               to={runPath(run.runId)}
               aria-label="Run detail"
@@ -189,6 +195,7 @@ export function runColumns(
             <Tooltip title="Download logs">
               <IconButton
                 size="small"
+                sx={{ p: 0.25 }}
                 onClick={() => onDownloadLogs(run)}
                 aria-label="Download logs"
               >
@@ -200,6 +207,7 @@ export function runColumns(
             <Tooltip title="Open in Dagster">
               <IconButton
                 size="small"
+                sx={{ p: 0.25 }}
                 href={run.links.dagster}
                 target="_blank"
                 rel="noopener noreferrer"
@@ -213,6 +221,7 @@ export function runColumns(
             <Tooltip title="Open external logs">
               <IconButton
                 size="small"
+                sx={{ p: 0.25 }}
                 href={run.links.external}
                 target="_blank"
                 rel="noopener noreferrer"
@@ -226,6 +235,7 @@ export function runColumns(
             <Tooltip title="Reprocess">
               <IconButton
                 size="small"
+                sx={{ p: 0.25 }}
                 onClick={() => onReprocess(run)}
                 aria-label="Reprocess"
               >
