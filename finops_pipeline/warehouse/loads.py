@@ -280,6 +280,20 @@ def _load(
                     staging, leaf
                 )
             )
+            # A CHECK that implies the leaf's partition bounds lets ATTACH PARTITION skip the
+            # scan it would otherwise make of every new row (the leaf keeps it; its next staging
+            # table inherits it through LIKE ... INCLUDING CONSTRAINTS).
+            bounds = f"{name}_bounds"
+            found = conn.execute(
+                "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+                (f"finops.{name}_next", bounds),
+            ).fetchone()
+            if not found:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (domain = {} AND period = {})").format(
+                        staging, sql.Identifier(bounds), sql.Literal(domain), sql.Literal(period)
+                    )
+                )
 
             out: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_DEPTH)
             stop = threading.Event()
