@@ -209,12 +209,10 @@ class FinopsCollector(Collector):
 
         newest = self.source.newest_update()
         lag = 0.0
-        if newest is not None:
-            # Never projected at all: behind since that change happened.
-            caught_up_to = watermark if watermark is not None else newest.timestamp()
-            lag = max(0.0, newest.timestamp() - caught_up_to)
-            if watermark is None:
-                lag = max(0.0, time.time() - newest.timestamp())
+        if newest is not None and watermark is not None:
+            lag = max(0.0, newest.timestamp() - watermark)
+        elif newest is not None:  # nothing projected yet: behind since that change
+            lag = max(0.0, time.time() - newest.timestamp())
         yield GaugeMetricFamily(
             "finops_readmodel_lag_seconds",
             "How far the read model is behind Dagster's newest FinOps run change (0 when caught up).",

@@ -317,10 +317,13 @@ RunDep = Annotated[RunDetailResponse, Depends(get_run)]
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> RunDetailResponse:
+def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> Response:
     if not can_administer(caller):
         run = _without_samples(run)
-    return with_links(run, resources.links, _log_excerpt(resources, caller, run))
+    detail = with_links(run, resources.links, _log_excerpt(resources, caller, run))
+    # Built and checked as a RunDetailResponse already: serialized once here, instead of FastAPI
+    # validating it again against `response_model` (about 0.5 ms a detail).
+    return Response(detail.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
