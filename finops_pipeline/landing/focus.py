@@ -59,7 +59,6 @@ __all__ = [
     "add_exact",
     "decimal_sum",
     "plain_decimal",
-    "to_csv_bytes",
     "validate_file",
 ]
 
@@ -84,6 +83,7 @@ _JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?
 _JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
 _FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
 _HAS_ZONE_RE: Final = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+_DECIMAL256_DIGITS: Final = 76
 _MAX_OFFSET: Final = timedelta(hours=16)  # PostgreSQL refuses larger UTC offsets
 
 
@@ -106,7 +106,7 @@ class ReadRules:
 @dataclass
 class ValidatedBatch:
     rows_read: int
-    valid: pa.RecordBatch | None  # COPY_COLUMNS
+    valid: pa.RecordBatch | None  # COPY_COLUMNS: decimals as exact text, timestamps typed, JSON as text
     billed_cost: Decimal = Decimal(0)  # exact sum of the valid rows' BilledCost
     rejected: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[RejectSample]] = field(default_factory=dict)
@@ -368,13 +368,6 @@ def _parse_timestamps(values: pa.Array) -> pa.Array:
     return pc.take(parsed, encoded.indices)
 
 
-def _timestamp_text(values: pa.Array) -> pa.Array:
-    """Timestamps as COPY text, each distinct value formatted once (the CSV writer's own
-    timestamp formatting costs more than the rest of the row)."""
-    encoded = pc.dictionary_encode(values)
-    return pa.DictionaryArray.from_arrays(encoded.indices, pc.cast(encoded.dictionary, pa.string()))
-
-
 def _has_nul(values: pa.Array) -> bool:
     """Whether any string holds a NUL byte, from the data buffer in one pass."""
     data = values.buffers()[2]
@@ -408,8 +401,14 @@ def decimal_sum(values: pa.Array) -> Decimal:
     """The exact sum of decimal strings: Arrow's decimal256 when it holds them, else Python's Decimal."""
     if len(values) == values.null_count:
         return Decimal(0)
+    # Arrow's parser and its sum wrap around silently past the type's 76 digits: Arrow adds
+    # only plain numbers whose sum at scale 38 stays within them; Python adds the others.
+    room = _DECIMAL256_DIGITS - 38 - len(str(len(values)))
+    longest = pc.max(pc.utf8_length(values)).as_py() or 0
+    if longest > room or pc.any(pc.match_substring_regex(values, "[eE]")).as_py():
+        return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
     try:
-        total = pc.sum(pc.cast(values, pa.decimal256(76, 38))).as_py()
+        total = pc.sum(pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, 38))).as_py()
         return Decimal(0) if total is None else Decimal(total)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
@@ -755,7 +754,7 @@ def validate_batch(
         focus = _BY_SQL.get(name)
         if focus is not None:
             if focus.kind == "datetime":
-                arrays.append(_timestamp_text(kept_stamps[focus.name]))
+                arrays.append(kept_stamps[focus.name])
             else:
                 arrays.append(kept_text.get(focus.name, _null_strings(kept)))
         elif name == "period":
@@ -833,9 +832,3 @@ def _add_malformed(checked: ValidatedBatch, lines: list[int | None], relative: s
     checked.samples.setdefault("malformed_row", []).extend(
         RejectSample(file=relative, line=line, column=None, value=None) for line in lines[:MAX_SAMPLES]
     )
-
-
-def to_csv_bytes(batch: pa.RecordBatch) -> bytes:
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, batch_size=65_536))
-    return sink.getvalue().to_pybytes()

@@ -12,14 +12,16 @@ new table replace the leaf (DETACH and DROP the old leaf, rename, ATTACH: the
 table's CHECK constraint spares ATTACH a scan). A failed gate rolls everything
 back: the old leaf was never touched. Rows are written once, as in a plain COPY.
 
-Files are read, validated and turned into CSV on a producer thread while the
-main thread streams the previous chunk into `COPY`, so the client-side work
+Files are read, validated and encoded (`copy_stream`: COPY's binary format where
+every value has an exact binary form, CSV otherwise) on a producer thread while
+the main thread streams the previous chunk into `COPY`, so the client-side work
 overlaps with PostgreSQL's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 import time
@@ -37,11 +39,11 @@ from finops_pipeline.landing.focus import (
     FocusFileError,
     ReadRules,
     add_exact,
-    to_csv_bytes,
     validate_file,
 )
 from finops_pipeline.landing.quality import PeriodQuality
 from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
+from finops_pipeline.warehouse.copy_stream import CopyChunk, CopyEncoder
 from finops_pipeline.warehouse.gates import GatePolicy, check_gates
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
 
@@ -106,6 +108,17 @@ def _produce(
     rules: ReadRules,
 ) -> None:
     quality = result.quality
+    encoder = CopyEncoder()
+
+    def put(chunk: CopyChunk) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(chunk, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
         for file in files:
             with store.open(file) as handle:
@@ -124,21 +137,20 @@ def _produce(
                     result.billed_cost = add_exact(result.billed_cost, checked.billed_cost)
                     if checked.valid is not None:
                         result.inserted += checked.valid.num_rows
-                        chunk = to_csv_bytes(checked.valid)
-                        while not stop.is_set():
-                            try:
-                                out.put(chunk, timeout=0.5)
-                                break
-                            except queue.Full:
-                                continue
+                        for chunk in encoder.encode(checked.valid):
+                            if not put(chunk):
+                                return
                     if stop.is_set():
                         return
+        for chunk in encoder.finish():
+            if not put(chunk):
+                return
         out.put(_DONE)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         out.put(exc)
 
 
-def _chunks(out: queue.Queue[Any]) -> Iterator[bytes]:
+def _chunks(out: queue.Queue[Any]) -> Iterator[CopyChunk]:
     while True:
         item = out.get()
         if item is _DONE:
@@ -304,14 +316,18 @@ def _load(
                 daemon=True,
             )
             producer.start()
+            # FREEZE: the table is new in this transaction, so its rows can be written
+            # frozen, sparing later vacuums a pass over them.
+            statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {}, FREEZE)")
             try:
-                with conn.cursor().copy(
-                    # FREEZE: the table is new in this transaction, so its rows can be written
-                    # frozen, sparing later vacuums a pass over them.
-                    sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(staging, _COPY_COLUMNS_SQL)
-                ) as copy:
-                    for chunk in _chunks(out):
-                        copy.write(chunk)
+                for (_, binary), chunks in itertools.groupby(
+                    _chunks(out), key=lambda c: (c.statement, c.binary)
+                ):
+                    copy_format = sql.SQL("binary" if binary else "csv")
+                    copy_sql = statement.format(staging, _COPY_COLUMNS_SQL, copy_format)
+                    with conn.cursor().copy(copy_sql) as copy:
+                        for chunk in chunks:
+                            copy.write(chunk.data)
             finally:
                 stop.set()
                 # A consumer that failed before reading _DONE (a killed connection) leaves

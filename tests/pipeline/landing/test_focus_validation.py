@@ -368,13 +368,14 @@ def test_typed_parquet_columns_load_as_their_values(loaded: dict[str, Any]) -> N
     assert (result.rows_read, result.inserted, result.rejected_total) == (2, 2, 0)
     rows = query(
         loaded["url"],
-        "SELECT resource_id, charge_period_start, charge_period_end, billed_cost::text, "
-        "effective_cost::text, consumed_quantity::text FROM finops.releves WHERE domain = 'native' "
+        "SELECT resource_id, charge_period_start, charge_period_end, billed_cost, "
+        "effective_cost, consumed_quantity FROM finops.releves WHERE domain = 'native' "
         "ORDER BY resource_id",
     )
+    # Exact values (sent as binary COPY numerics, displayed at the batch's widest scale: 10.500).
     assert rows == [
         ("typed-1", datetime(2026, 11, 7, 6, tzinfo=UTC), datetime(2026, 11, 7, 7, tzinfo=UTC),
-         "10.5", "9.25", "1.5"),
+         Decimal("10.5"), Decimal("9.25"), Decimal("1.5")),
         ("typed-2", datetime(2026, 11, 7, 6, tzinfo=UTC), datetime(2026, 11, 7, 7, tzinfo=UTC),
-         "0.125", "0.1", None),
+         Decimal("0.125"), Decimal("0.1"), None),
     ]  # fmt: skip
