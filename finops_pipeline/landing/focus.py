@@ -58,6 +58,7 @@ __all__ = [
     "ValidatedBatch",
     "add_exact",
     "decimal_sum",
+    "exact_decimal128",
     "plain_decimal",
     "validate_file",
 ]
@@ -83,6 +84,7 @@ _JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?
 _JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
 _FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
 _HAS_ZONE_RE: Final = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+_DECIMAL128_DIGITS: Final = 38
 _DECIMAL256_DIGITS: Final = 76
 _MAX_OFFSET: Final = timedelta(hours=16)  # PostgreSQL refuses larger UTC offsets
 
@@ -106,7 +108,8 @@ class ReadRules:
 @dataclass
 class ValidatedBatch:
     rows_read: int
-    valid: pa.RecordBatch | None  # COPY_COLUMNS: decimals as exact text, timestamps typed, JSON as text
+    # COPY_COLUMNS: decimals as exact decimal128 (else exact text), timestamps typed, JSON as text
+    valid: pa.RecordBatch | None
     billed_cost: Decimal = Decimal(0)  # exact sum of the valid rows' BilledCost
     rejected: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[RejectSample]] = field(default_factory=dict)
@@ -292,7 +295,7 @@ def _open_parquet(handle: BinaryIO, relative: str) -> _Source:
 
 
 def _null_if_empty(array: pa.Array) -> pa.Array:
-    empty = pc.equal(pc.utf8_length(array), 0)
+    empty = pc.equal(pc.binary_length(array), 0)  # from the offsets, no UTF-8 decoding
     return pc.if_else(empty, pa.scalar(None, pa.string()), array) if pc.any(empty).as_py() else array
 
 
@@ -397,14 +400,35 @@ def add_exact(*values: Decimal) -> Decimal:
     return total
 
 
+def exact_decimal128(values: pa.Array) -> pa.Array | None:
+    """Decimal strings as `decimal128(38, s)`, s their widest scale, every value exact; None
+    when one has no such form (over 38 characters: Arrow's parser wraps around past 38
+    digits without a word; an exponent or a space it does not take; too many digits)."""
+    if values.null_count == len(values):
+        return pa.nulls(len(values), pa.decimal128(_DECIMAL128_DIGITS, 0))
+    length = pc.binary_length(values)
+    if (pc.max(length).as_py() or 0) > _DECIMAL128_DIGITS:
+        return None
+    dot = pc.find_substring(values, ".")
+    fraction = pc.if_else(pc.less(dot, 0), 0, pc.subtract(pc.subtract(length, dot), 1))
+    try:  # a safe cast: it fails rather than round or overflow
+        return pc.cast(values, pa.decimal128(_DECIMAL128_DIGITS, pc.max(fraction).as_py() or 0))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def decimal_sum(values: pa.Array) -> Decimal:
-    """The exact sum of decimal strings: Arrow's decimal256 when it holds them, else Python's Decimal."""
+    """The exact sum of decimals (typed, or strings): Arrow's decimal256 when it holds them
+    and their sum, else Python's Decimal."""
     if len(values) == values.null_count:
         return Decimal(0)
+    if pa.types.is_decimal128(values.type):  # 38 digits, plus what 2^31 rows can add, fit in 76
+        total = pc.sum(pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, values.type.scale))).as_py()
+        return Decimal(0) if total is None else Decimal(total)
     # Arrow's parser and its sum wrap around silently past the type's 76 digits: Arrow adds
     # only plain numbers whose sum at scale 38 stays within them; Python adds the others.
     room = _DECIMAL256_DIGITS - 38 - len(str(len(values)))
-    longest = pc.max(pc.utf8_length(values)).as_py() or 0
+    longest = pc.max(pc.binary_length(values)).as_py() or 0
     if longest > room or pc.any(pc.match_substring_regex(values, "[eE]")).as_py():
         return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
     try:
@@ -592,12 +616,17 @@ def validate_batch(
         if name in text and text[name].null_count:
             marks.mark(pc.is_null(text[name]), f"missing_value:{name}", name, text[name])
 
+    decimals: dict[str, pa.Array] = {}  # typed exactly, when every value of the column allows it
     for column in FOCUS_COLUMNS:
         if column.kind == "decimal" and column.name in text:
             values = text[column.name]
+            typed = exact_decimal128(values)
+            if typed is not None:  # Arrow's decimal parser takes only plain numbers: all good
+                decimals[column.name] = typed
+                continue
             if pa.types.is_string(raw[column.name].type) or pa.types.is_large_string(raw[column.name].type):
-                try:  # Arrow's decimal parser takes only plain numbers: a fast "all good"
-                    pc.cast(values, pa.decimal256(76, 38))
+                try:
+                    pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, 38))
                     continue
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     pass
@@ -742,7 +771,8 @@ def validate_batch(
     else:
         application = applications_of(tags, json_ok["Tags"], rules.application_tag_keys)
     unassigned = pc.equal(application, UNASSIGNED_APPLICATION)
-    billed = kept_text["BilledCost"]
+    kept_decimals = {name: kept_rows(values) for name, values in decimals.items()}
+    billed = kept_decimals.get("BilledCost", kept_text["BilledCost"])
     result.billed_cost = decimal_sum(billed)
     result.unassigned_rows = count(unassigned)
     if result.unassigned_rows:
@@ -755,6 +785,8 @@ def validate_batch(
         if focus is not None:
             if focus.kind == "datetime":
                 arrays.append(kept_stamps[focus.name])
+            elif focus.name in kept_decimals:
+                arrays.append(kept_decimals[focus.name])
             else:
                 arrays.append(kept_text.get(focus.name, _null_strings(kept)))
         elif name == "period":

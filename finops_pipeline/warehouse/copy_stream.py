@@ -4,8 +4,9 @@ PostgreSQL reads COPY's binary format far more cheaply than text: a timestamp
 arrives as an int64, a numeric as its base-10000 digits, a text value without
 quoting to undo. pgpq encodes Arrow batches into that format. A batch goes binary
 when every decimal of it has an exact `decimal128` form (at most 38 digits, at the
-widest scale found in its column); any other batch goes as CSV, which PostgreSQL
-parses itself. Either way the stored values are the source values, to the digit.
+widest scale found in its column: validation has typed it so already, see
+`exact_decimal128`); any other batch goes as CSV, which PostgreSQL parses itself.
+Either way the stored values are the source values, to the digit.
 
 Display scale: a binary numeric carries its column's widest scale within the batch,
 so `1.5` loaded beside `0.1234` reads back as `1.5000`, the same number.
@@ -28,13 +29,13 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
+from finops_pipeline.landing.focus import exact_decimal128
 from finops_pipeline.landing.focus_columns import FOCUS_COLUMNS
 
 __all__ = ["CopyChunk", "CopyEncoder", "binary_form", "to_csv_bytes"]
 
 _DECIMALS: Final = frozenset(c.sql for c in FOCUS_COLUMNS if c.kind == "decimal")
 _JSONB: Final = frozenset({*(c.sql for c in FOCUS_COLUMNS if c.kind == "json"), "extra"})
-_MAX_DIGITS: Final = 38  # decimal128
 
 
 @dataclass(frozen=True)
@@ -62,36 +63,19 @@ def _timestamp_text(values: pa.Array) -> pa.Array:
     return pa.DictionaryArray.from_arrays(encoded.indices, pc.cast(encoded.dictionary, pa.string()))
 
 
-def _scale(values: pa.Array) -> int | None:
-    """The widest number of fraction digits of plain decimal strings, or None for a string
-    longer than 38 characters (Arrow's parser silently wraps around past 38 digits) or one
-    with an exponent."""
-    length = pc.utf8_length(values)
-    if (pc.max(length).as_py() or 0) > _MAX_DIGITS or pc.any(
-        pc.match_substring_regex(values, "[eE]")
-    ).as_py():
-        return None
-    dot = pc.find_substring(values, ".")
-    digits = pc.if_else(pc.less(dot, 0), 0, pc.subtract(pc.subtract(length, dot), 1))
-    return int(pc.max(digits).as_py() or 0)
-
-
 def binary_form(batch: pa.RecordBatch) -> pa.RecordBatch | None:
     """The batch with its decimals as exact `decimal128` and no dictionary columns, or None
-    when a decimal may have no exact `decimal128` form (over 38 characters, an exponent, a
-    space Arrow does not parse...): that batch goes as CSV, which PostgreSQL parses as text."""
+    when a decimal column has no exact `decimal128` form (`exact_decimal128`): that batch
+    goes as CSV, which PostgreSQL parses as text."""
     arrays = []
     for name, values in zip(batch.schema.names, batch.columns, strict=True):
         if pa.types.is_dictionary(values.type):
             values = values.dictionary_decode()
         if name in _DECIMALS and pa.types.is_string(values.type):
-            scale = _scale(values) if values.null_count < len(values) else 0
-            if scale is None:
+            typed = exact_decimal128(values)
+            if typed is None:
                 return None
-            try:  # a safe cast: it fails rather than round or overflow
-                values = pc.cast(values, pa.decimal128(_MAX_DIGITS, scale))
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return None
+            values = typed
         arrays.append(values)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 

@@ -78,12 +78,15 @@ def test_binary_and_csv_statements_store_every_value_exactly(warehouse_url: str,
     folder = tmp_path / DOMAIN / PERIOD
     files = {
         "a.csv": _rows("a", 400, rng, max_fraction=4),
-        # An exponent has no plain decimal128 form here: this file's batch goes as CSV.
+        # 42 digits have no decimal128 form: this file's batch goes as CSV.
         "b.csv": [
             *_rows("b", 50, rng, max_fraction=6),
-            {**_rows("b-exp", 1, rng, 2)[0], "BilledCost": "1.5E+2"},
+            {**_rows("b-long", 1, rng, 2)[0], "BilledCost": "12345678901234567890123456789.123456789012"},
         ],
-        "c.csv": _rows("c", 400, rng, max_fraction=18),
+        "c.csv": [
+            *_rows("c", 400, rng, max_fraction=18),
+            {**_rows("c-exp", 1, rng, 2)[0], "BilledCost": "1.5E+2", "EffectiveCost": "-2.50e-3"},
+        ],
     }
     for name, rows in files.items():
         _write(folder / name, rows)
@@ -102,7 +105,7 @@ def test_binary_and_csv_statements_store_every_value_exactly(warehouse_url: str,
 
     result = load_period(warehouse_url, LocalLandingStore(tmp_path), DOMAIN, PERIOD, "run-1")
     expected = {r["ResourceId"]: r for rows in files.values() for r in rows}
-    assert result.inserted == len(expected) == 851
+    assert result.inserted == len(expected) == 852
     stored = query(
         warehouse_url,
         "SELECT resource_id, billed_cost, effective_cost, list_unit_price, charge_period_start, "

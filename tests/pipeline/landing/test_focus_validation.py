@@ -312,19 +312,21 @@ def test_loaded_values_are_exact(loaded: dict[str, Any]) -> None:
     assert base["application"] == "app-0001"
     assert base["dagster_run_id"] == "run-open"
     assert base["source_file"] == str(loaded["root"] / "open" / PERIOD / "a.csv")
-    # Numerics keep their exact decimal value as written (no float round trip, no scale cap).
+    # Numerics keep their exact decimal value as written (no float round trip, no scale cap;
+    # binary COPY shows them at their batch's widest scale: compared as values).
     exact = query(
         url,
-        "SELECT resource_id, billed_cost::text, effective_cost::text, consumed_quantity::text "
+        "SELECT resource_id, billed_cost, effective_cost, consumed_quantity "
         "FROM finops.releves WHERE domain = 'open' AND resource_id IN "
         "('ok-naive-month-end', 'ok-offset', 'ok-big-cost', 'ok-huge-exact')",
     )
     assert sorted(exact) == [
-        ("ok-big-cost", "9999999999999.99", "0", "24"),
-        ("ok-huge-exact", "12345678901234567890.123456789012345", "-20000000000000", "24"),
-        ("ok-naive-month-end", "100", "-3.5", "24"),
-        ("ok-offset", "10.5", "9.25", "0.000001"),
-    ]
+        ("ok-big-cost", Decimal("9999999999999.99"), Decimal("0"), Decimal("24")),
+        ("ok-huge-exact", Decimal("12345678901234567890.123456789012345"), Decimal("-20000000000000"),
+         Decimal("24")),
+        ("ok-naive-month-end", Decimal("100"), Decimal("-3.5"), Decimal("24")),
+        ("ok-offset", Decimal("10.5"), Decimal("9.25"), Decimal("0.000001")),
+    ]  # fmt: skip
 
     empty = _row(url, "private", "ok-empty-optional")
     assert empty["region_id"] is None
