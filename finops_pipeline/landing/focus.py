@@ -122,37 +122,44 @@ class ValidatedBatch:
 # --- reading ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """What a file's header says: its batch column names and where each FOCUS column is."""
+
+    unique: list[str]  # the header's names, duplicates renamed Name#2...: the batches' columns
+    focus: dict[str, str]  # FOCUS 1.2 name -> batch column
+    extra: list[tuple[str, str]]  # (name in the file, batch column) kept in `extra`
+    duplicated: list[str]  # FOCUS columns the header names twice
+    version: str
+
+    @classmethod
+    def of(cls, header: list[str]) -> _Columns:
+        unique: list[str] = []
+        seen: Counter[str] = Counter()
+        for name in header:
+            seen[name] += 1
+            unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        focus: dict[str, str] = {}
+        extra: list[tuple[str, str]] = []
+        duplicated: list[str] = []
+        for original, column, target in zip(header, unique, map_column_names(header), strict=True):
+            if target is None:
+                extra.append((original, column))
+            elif target in focus:
+                duplicated.append(target)
+            else:
+                focus[target] = column
+        return cls(unique, focus, extra, sorted(set(duplicated)), detect_version(header))
+
+
 @dataclass
 class _Source:
     """One opened landing file: its columns and a stream of (batch, position) pairs."""
 
     relative: str
-    names: list[str]  # unique column names of the batches (duplicates renamed Name#2...)
-    focus_names: dict[str, str]  # FOCUS 1.2 name -> batch column
-    extra_names: list[tuple[str, str]]  # (name in the file, batch column) kept in `extra`
-    duplicated: list[str]
-    version: str
+    columns: _Columns
     batches: Iterator[tuple[pa.RecordBatch, int | None, int]]  # batch, row group, first line/row
-    malformed: list[int | None]  # line numbers of CSV rows skipped for a wrong field count
-
-
-def _columns_of(names: list[str]) -> tuple[list[str], dict[str, str], list[tuple[str, str]], list[str]]:
-    unique: list[str] = []
-    seen: Counter[str] = Counter()
-    for name in names:
-        seen[name] += 1
-        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
-    focus: dict[str, str] = {}
-    extra: list[tuple[str, str]] = []
-    duplicated: list[str] = []
-    for original, column, target in zip(names, unique, map_column_names(names), strict=True):
-        if target is None:
-            extra.append((original, column))
-        elif target in focus:
-            duplicated.append(target)
-        else:
-            focus[target] = column
-    return unique, focus, extra, sorted(set(duplicated))
+    malformed: list[int | None] = field(default_factory=list)  # CSV rows skipped: wrong field count
 
 
 def _safe_reason(exc: BaseException) -> str:
@@ -203,8 +210,7 @@ def _read_header(handle: BinaryIO, relative: str, gzipped: bool) -> list[str]:
 
 
 def _open_csv(handle: BinaryIO, relative: str, gzipped: bool) -> _Source:
-    header = _read_header(handle, relative, gzipped)
-    unique, focus, extra, duplicated = _columns_of(header)
+    columns = _Columns.of(_read_header(handle, relative, gzipped))
     malformed: list[int | None] = []
 
     def skip_row(row: Any) -> str:
@@ -212,14 +218,14 @@ def _open_csv(handle: BinaryIO, relative: str, gzipped: bool) -> _Source:
         return "skip"
 
     def batches() -> Iterator[tuple[pa.RecordBatch, int | None, int]]:
-        if not unique:
+        if not columns.unique:
             return
         line = 2  # the header is line 1
         try:
             reader = pacsv.open_csv(
                 _csv_stream(handle, gzipped),
                 read_options=pacsv.ReadOptions(
-                    column_names=unique,
+                    column_names=columns.unique,
                     skip_rows=1,
                     block_size=CSV_BLOCK_SIZE,
                     # One thread: the parser then knows each skipped row's line number.
@@ -227,7 +233,7 @@ def _open_csv(handle: BinaryIO, relative: str, gzipped: bool) -> _Source:
                 ),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=skip_row),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in unique},
+                    column_types={name: pa.string() for name in columns.unique},
                     null_values=["", "NULL"],
                     strings_can_be_null=True,
                     # A quoted "NULL" is the text NULL; a quoted "" is made null below.
@@ -246,16 +252,7 @@ def _open_csv(handle: BinaryIO, relative: str, gzipped: bool) -> _Source:
                 f"{relative}: unreadable after line {line + len(malformed) - 1}: {_safe_reason(exc)}"
             ) from None
 
-    return _Source(
-        relative=relative,
-        names=unique,
-        focus_names=focus,
-        extra_names=extra,
-        duplicated=duplicated,
-        version=detect_version(header),
-        batches=batches(),
-        malformed=malformed,
-    )
+    return _Source(relative, columns, batches(), malformed)
 
 
 def _open_parquet(handle: BinaryIO, relative: str) -> _Source:
@@ -263,15 +260,14 @@ def _open_parquet(handle: BinaryIO, relative: str) -> _Source:
         parquet = pq.ParquetFile(handle)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"{relative}: not a readable Parquet file: {_safe_reason(exc)}") from None
-    names = list(parquet.schema_arrow.names)
-    unique, focus, extra, duplicated = _columns_of(names)
+    columns = _Columns.of(list(parquet.schema_arrow.names))
 
     def batches() -> Iterator[tuple[pa.RecordBatch, int | None, int]]:
         row = 1
         for group in range(parquet.num_row_groups):
             try:
                 for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group]):
-                    renamed = pa.RecordBatch.from_arrays(batch.columns, names=unique)
+                    renamed = pa.RecordBatch.from_arrays(batch.columns, names=columns.unique)
                     yield renamed, group, row
                     row += batch.num_rows
             except (pa.ArrowInvalid, OSError) as exc:
@@ -279,16 +275,7 @@ def _open_parquet(handle: BinaryIO, relative: str) -> _Source:
                     f"{relative}: row group {group} is unreadable: {_safe_reason(exc)}"
                 ) from None
 
-    return _Source(
-        relative=relative,
-        names=unique,
-        focus_names=focus,
-        extra_names=extra,
-        duplicated=duplicated,
-        version=detect_version(names),
-        batches=batches(),
-        malformed=[],
-    )
+    return _Source(relative, columns, batches())
 
 
 # --- typing columns -----------------------------------------------------------------------------
@@ -592,12 +579,12 @@ def validate_batch(
 ) -> ValidatedBatch:
     """Split one batch into the rows to load (as COPY_COLUMNS), counted rejects and warnings."""
     n = batch.num_rows
-    result = ValidatedBatch(rows_read=n, valid=None, focus_version=source.version)
+    result = ValidatedBatch(rows_read=n, valid=None, focus_version=source.columns.version)
     if n == 0:
         return result
     marks = _Marks(n)
     warnings: Counter[str] = Counter()
-    present = source.focus_names
+    present = source.columns.focus
 
     def raw_column(name: str) -> pa.Array:
         column = present.get(name)
@@ -609,7 +596,7 @@ def validate_batch(
     for name in REQUIRED_COLUMNS:
         if name not in present:
             marks.mark(everything, f"missing_column:{name}", name, None)
-    for name in source.duplicated:
+    for name in source.columns.duplicated:
         marks.mark(everything, f"duplicate_column:{name}", name, None)
 
     for name in REQUIRED_COLUMNS:
@@ -668,7 +655,7 @@ def validate_batch(
             nul = pc.fill_null(pc.match_substring(values, "\x00"), False)
             marks.mark(nul, "invalid_character", name, None)
     extra_values = [
-        (key, _as_text(batch.column(batch.schema.get_field_index(col)))) for key, col in source.extra_names
+        (key, _as_text(batch.column(batch.schema.get_field_index(col)))) for key, col in source.columns.extra
     ]
     for key, values in extra_values:
         if _has_nul(values):
@@ -798,7 +785,7 @@ def validate_batch(
         elif name == "extra":
             arrays.append(_extra_objects(kept_extra, kept))
         elif name == "focus_version":
-            arrays.append(_constant(source.version, kept))
+            arrays.append(_constant(source.columns.version, kept))
         elif name == "source_file":
             arrays.append(_constant(source_file, kept))
         elif name == "source_line":
@@ -853,7 +840,7 @@ def validate_file(
             _add_malformed(checked, new_malformed, relative)
         yield checked
     if len(source.malformed) > malformed_seen:  # rows skipped after the last batch
-        tail = ValidatedBatch(rows_read=0, valid=None, focus_version=source.version)
+        tail = ValidatedBatch(rows_read=0, valid=None, focus_version=source.columns.version)
         _add_malformed(tail, source.malformed[malformed_seen:], relative)
         yield tail
 
