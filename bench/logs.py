@@ -136,8 +136,6 @@ def _real_run(work: Path, base_url: str) -> tuple[Any, str]:
 
 def _grow_stdout(instance: Any, run_id: str, size: int) -> Path:
     """Append batch-like lines to the run's stdout capture until it holds `size` bytes."""
-    from dagster._core.storage.compute_log_manager import ComputeIOType
-
     from finops_admin_plugin.dagster_reader import DagsterReader
 
     source = DagsterReader(instance)
@@ -156,7 +154,8 @@ def _grow_stdout(instance: Any, run_id: str, size: int) -> Path:
         )
         for n in range(20_000)
     )
-    with manager.open_log_stream(log_key, ComputeIOType.STDOUT) as stream:
+    # The local compute log manager's capture is a plain file: appended to directly.
+    with path.open("a", encoding="utf-8") as stream:
         written = path.stat().st_size
         while written < size:
             # Whole blocks, then a last line cut to fit: the file ends with a newline at `size` bytes.
