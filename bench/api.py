@@ -9,9 +9,9 @@ On one embedded PostgreSQL (pgserver) started here:
    clones of them, with their whole event streams, bulk-loaded into Dagster's
    tables (see `api_history.py`) and read back through `DagsterInstance`, then
    the admin read model is built by the project's own `reindex`;
-3. for every size at once, the admin API (uvicorn serving `create_app()`, auth
-   mode `dev`) and dagster-webserver (same instance, the FinOps code location)
-   run as subprocesses on 127.0.0.1;
+3. for every size at once, the admin API (as `finops serve` runs it: uvicorn on
+   its bounded h11 protocol, auth mode `dev`) and dagster-webserver (same
+   instance, the FinOps code location) run as subprocesses on 127.0.0.1;
 4. in rounds, every endpoint of every size is timed once per round, in random
    order: `GET /finops/admin/runs` (first page, 50 runs), the same filtered by
    domain + period + trigger, `GET /finops/admin/runs/{id}` (ids across the

@@ -171,22 +171,16 @@ class Server:
 
 
 def admin_api(port: int, env: Mapping[str, str], log_path: Path) -> Server:
-    """The admin API: uvicorn serving `create_app()` (settings from the environment)."""
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "finops_admin_plugin.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    return Server("admin API", args, env, port, "/finops/admin/healthz", log_path)
+    """The admin API as `finops serve` runs it (uvicorn on the bounded h11 protocol of
+    `finops_admin_plugin.server`, settings from the environment), without access logs."""
+    program = (
+        "import uvicorn\n"
+        "from finops_admin_plugin.app import create_app\n"
+        "from finops_admin_plugin.server import server_config\n"
+        f"config = server_config(create_app(), '127.0.0.1', {port}, log_level='warning', access_log=False)\n"
+        "uvicorn.Server(config).run()\n"
+    )
+    return Server("admin API", [sys.executable, "-c", program], env, port, "/finops/admin/healthz", log_path)
 
 
 def dagster_webserver(port: int, env: Mapping[str, str], log_path: Path) -> Server:
