@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import socket
+import subprocess
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +46,68 @@ def create_database(base_url: str, prefix: str = "t") -> str:
     with psycopg.connect(base_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return database_url_for(base_url, name)
+
+
+def stop_group(process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+    """SIGTERM a process started with `start_new_session=True` and its children; SIGKILL
+    them when they have not exited within `timeout` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+@dataclass(frozen=True)
+class OwnPostgres:
+    """A PostgreSQL of one test module's own (pgserver), which its tests may stop and start."""
+
+    pgdata: Path
+    base_url: str
+
+    @property
+    def socket_dir(self) -> str:
+        return self.base_url.split("host=")[1].split("&")[0]
+
+    def url(self, database: str) -> str:
+        return database_url_for(self.base_url, database)
+
+    def pg_ctl(self, *args: str) -> None:
+        import pgserver
+
+        # As root, pgserver runs PostgreSQL as its own unprivileged user; pg_ctl must too.
+        kwargs = {"user": "pgserver"} if os.geteuid() == 0 else {}
+        pgserver.pg_ctl(list(args), pgdata=self.pgdata, **kwargs)
+
+    def stop(self, mode: str = "fast") -> None:
+        self.pg_ctl("-w", "-m", mode, "stop")
+
+    def start(self) -> None:
+        """Start it again as pgserver did: unix socket only, in the same directory."""
+        self.pg_ctl("-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}",
+                    "-l", str(self.pgdata / "restart.log"), "start")  # fmt: skip
+
+
+@contextlib.contextmanager
+def own_postgres(root: Path, databases: tuple[str, ...] = ("finops", "dagster")) -> Iterator[OwnPostgres]:
+    """A new PostgreSQL under `root` with `databases` created, stopped on exit however the
+    tests left it (pgserver does not stop a server restarted outside it)."""
+    try:
+        import pgserver
+    except ImportError:  # pragma: no cover
+        require(False, "pgserver is not installed")
+        raise
+    pgdata = root / "pgdata"
+    server = OwnPostgres(pgdata, pgserver.get_server(pgdata, cleanup_mode="stop").get_uri())
+    with psycopg.connect(server.base_url, autocommit=True) as conn:
+        for name in databases:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 def dagster_url(url: str) -> str:

@@ -10,7 +10,6 @@ step commits afterwards, and the next run is launched without waiting.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from finops_pipeline.liveness import wait_gone
 from finops_pipeline.periods import format_period
-from tests.support import dagster_url, database_url_for, require
+from tests.support import OwnPostgres, dagster_url, own_postgres, stop_group
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -44,8 +43,7 @@ FAIL_WITHIN = 120.0
 
 @dataclass
 class Stack:
-    pgdata: Path
-    socket_dir: str
+    postgres: OwnPostgres
     warehouse_url: str
     env: dict[str, str]
     daemon: subprocess.Popen[bytes]
@@ -55,93 +53,61 @@ class Stack:
         return DagsterInstance.from_config(self.env["DAGSTER_HOME"])
 
 
-def _pg_ctl(stack_pgdata: Path, *args: str) -> None:
-    import pgserver
-
-    # As root, pgserver runs PostgreSQL as its own unprivileged user; pg_ctl must too.
-    kwargs = {"user": "pgserver"} if os.geteuid() == 0 else {}
-    pgserver.pg_ctl(list(args), pgdata=stack_pgdata, **kwargs)
-
-
-def _pg_start(stack: Stack) -> None:
-    _pg_ctl(stack.pgdata, "-w", "-o", '-h ""', "-o", f"-k {stack.socket_dir}",
-            "-l", str(stack.pgdata / "restart.log"), "start")  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    try:
-        import pgserver
-    except ImportError:  # pragma: no cover
-        require(False, "pgserver is not installed")
-        raise
     from finops_pipeline.demo_data import write_demo_landing
     from finops_pipeline.warehouse.schema import ensure_schema
 
     root = tmp_path_factory.mktemp("liveness")
-    pgdata = root / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
-    base = server.get_uri()
-    socket_dir = base.split("host=")[1].split("&")[0]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE finops")
-        conn.execute("CREATE DATABASE dagster")
-    warehouse_url = database_url_for(base, "finops")
-    ensure_schema(warehouse_url)
+    with own_postgres(root) as postgres:
+        warehouse_url = postgres.url("finops")
+        ensure_schema(warehouse_url)
 
-    landing = root / "landing"
-    write_demo_landing(str(landing), months=1, now=datetime.now(UTC), scale=1.0)
-    big = landing / BIG_DOMAIN / PERIOD
-    originals = sorted(big.iterdir())
-    for i in range(COPIES):
-        for original in originals:
-            shutil.copy(original, big / f"copy-{i:03d}-{original.name}")
+        landing = root / "landing"
+        write_demo_landing(str(landing), months=1, now=datetime.now(UTC), scale=1.0)
+        big = landing / BIG_DOMAIN / PERIOD
+        originals = sorted(big.iterdir())
+        for i in range(COPIES):
+            for original in originals:
+                shutil.copy(original, big / f"copy-{i:03d}-{original.name}")
 
-    home = root / "dagster_home"
-    home.mkdir()
-    config = (
-        (TEMPLATES / "dagster.yaml").read_text().replace("max_concurrent_runs: 4", "max_concurrent_runs: 1")
-    )
-    assert "max_concurrent_runs: 1" in config and "FinopsRunLauncher" in config
-    (home / "dagster.yaml").write_text(config)
-    (home / "workspace.yaml").write_text((TEMPLATES / "workspace.yaml").read_text())
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": dagster_url(database_url_for(base, "dagster")),
-        "FINOPS_DATABASE_URL": warehouse_url,
-        "FINOPS_LANDING_URI": str(landing),
-        "FINOPS_COMPUTE_LOGS_DIR": str(home / "storage"),
-        "FINOPS_SCHEDULE_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = open(root / "daemon.log", "ab")  # noqa: SIM115
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")],
-                              env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "DAGSTER_PG_URL", "FINOPS_COMPUTE_LOGS_DIR")}
-    os.environ.update({k: env[k] for k in saved})
-    stack = Stack(pgdata, socket_dir, warehouse_url, env, daemon, root)
-    try:
-        # The month already holds rows of an earlier load: the baseline every test compares with.
-        _run_cli(stack, "--local", "--domain", BIG_DOMAIN, check=True)
-        yield stack
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
+        home = root / "dagster_home"
+        home.mkdir()
+        template = (TEMPLATES / "dagster.yaml").read_text()
+        config = template.replace("max_concurrent_runs: 4", "max_concurrent_runs: 1")
+        assert "max_concurrent_runs: 1" in config and "FinopsRunLauncher" in config
+        (home / "dagster.yaml").write_text(config)
+        (home / "workspace.yaml").write_text((TEMPLATES / "workspace.yaml").read_text())
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_URL": dagster_url(postgres.url("dagster")),
+            "FINOPS_DATABASE_URL": warehouse_url,
+            "FINOPS_LANDING_URI": str(landing),
+            "FINOPS_COMPUTE_LOGS_DIR": str(home / "storage"),
+            "FINOPS_SCHEDULE_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = open(root / "daemon.log", "ab")  # noqa: SIM115
+        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(home / "workspace.yaml")],
+                                  env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+        saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "DAGSTER_PG_URL", "FINOPS_COMPUTE_LOGS_DIR")}
+        os.environ.update({k: env[k] for k in saved})
+        stack = Stack(postgres, warehouse_url, env, daemon, root)
         try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        log.close()
-        # The outage test restarts PostgreSQL outside pgserver, which then does not stop it.
-        with contextlib.suppress(Exception):
-            _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
-        print((root / "daemon.log").read_text()[-3000:])
+            # The month already holds rows of an earlier load: the baseline every test compares with.
+            _run_cli(stack, "--local", "--domain", BIG_DOMAIN, check=True)
+            yield stack
+        finally:
+            stop_group(daemon)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            log.close()
+            print((root / "daemon.log").read_text()[-3000:])
 
 
 def _run_cli(stack: Stack, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -344,12 +310,12 @@ def test_postgres_outage_during_a_run_fails_it(stack: Stack) -> None:
     prefix = _copy_in_progress(stack.warehouse_url)
     with stack.instance() as instance:
         run_id = _run_of(instance, prefix)
-    _pg_ctl(stack.pgdata, "-w", "-m", "immediate", "stop")
+    stack.postgres.stop("immediate")
     down = time.monotonic()
     try:
         time.sleep(60)
     finally:
-        _pg_start(stack)
+        stack.postgres.start()
     back = time.monotonic()
     result = _assert_failed_cleanly(stack, run_id, before, back)
     result["seconds_from_outage_start"] = round(time.monotonic() - down, 1)

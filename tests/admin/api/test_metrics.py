@@ -4,7 +4,6 @@ warehouse and Dagster's own records, computed here without the plugin's read mod
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from finops_admin_plugin.readmodel import reindex
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.contract import DOMAINS, MATERIALIZED_VIEWS, LoadMeta, domain_of_step
 from tests.history import History
-from tests.support import metadata_values, run_events
+from tests.support import metadata_values, run_events, stop_group
 
 BASE = "/finops/admin"
 ADMIN_TOKEN = "metrics-admin-token-0123456789"
@@ -203,8 +202,7 @@ def test_daemon_heartbeats_are_exposed_as_dagster_records_them(
         while not finops_history.instance.get_daemon_heartbeats() and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(30)
+        stop_group(daemon)
     beats = {name: beat.timestamp for name, beat in finops_history.instance.get_daemon_heartbeats().items()}
     assert beats, "dagster-daemon wrote no heartbeat within 90 s"
     samples = _scrape(client)["finops_dagster_daemon_heartbeat_timestamp_seconds"]

@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,11 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from finops_pipeline.periods import add_months, format_period, parse_period
-from tests.support import database_url_for, free_port, require, run_batch, write_dagster_yaml
+from tests.support import OwnPostgres, free_port, own_postgres, run_batch, stop_group, write_dagster_yaml
 
 BIN = Path(sys.executable).parent
 BASE = "/finops/admin"
@@ -40,8 +38,7 @@ class Api:
     port: int
     process: subprocess.Popen[bytes]
     run_id: str
-    pgdata: Path
-    socket_dir: str
+    postgres: OwnPostgres
     log: Path
     failed_id: str
     root: Path
@@ -51,13 +48,6 @@ class Api:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS")
-
-
-def _pg_ctl(pgdata: Path, *args: str) -> None:
-    import pgserver
-
-    kwargs = {"user": "pgserver"} if os.geteuid() == 0 else {}
-    pgserver.pg_ctl(list(args), pgdata=pgdata, **kwargs)
 
 
 def _request(
@@ -88,72 +78,58 @@ def _request(
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    try:
-        import pgserver
-    except ImportError:  # pragma: no cover
-        require(False, "pgserver is not installed")
-        raise
     from dagster import DagsterInstance
 
     from finops_pipeline.demo_data import write_demo_landing
     from finops_pipeline.warehouse.schema import ensure_schema
 
     root = tmp_path_factory.mktemp("resilience")
-    pgdata = root / "pgdata"
-    base = pgserver.get_server(pgdata, cleanup_mode="stop").get_uri()
-    socket_dir = base.split("host=")[1].split("&")[0]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE finops")
-        conn.execute("CREATE DATABASE dagster")
-    warehouse = database_url_for(base, "finops")
-    ensure_schema(warehouse)
-    landing = root / "landing"
-    write_demo_landing(str(landing), months=1, now=datetime.now(UTC), scale=0.25)
-    home = root / "dagster_home"
-    write_dagster_yaml(home, database_url_for(base, "dagster"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FINOPS_DATABASE_URL", warehouse)
-        mp.setenv("FINOPS_LANDING_URI", str(landing))
-        instance = DagsterInstance.from_config(str(home))
+    with own_postgres(root) as postgres:
+        warehouse = postgres.url("finops")
+        ensure_schema(warehouse)
+        landing = root / "landing"
+        write_demo_landing(str(landing), months=1, now=datetime.now(UTC), scale=0.25)
+        home = root / "dagster_home"
+        write_dagster_yaml(home, postgres.url("dagster"))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("FINOPS_DATABASE_URL", warehouse)
+            mp.setenv("FINOPS_LANDING_URI", str(landing))
+            instance = DagsterInstance.from_config(str(home))
+            try:
+                run_id = run_batch(instance, periods=[PERIOD], domains=["open"]).run_id
+                # No landing folder for the month before: a FAILED run whose error names a path.
+                failed_id = run_batch(instance, periods=[PREVIOUS], domains=["public"]).run_id
+            finally:
+                instance.dispose()
+        port = free_port()
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "FINOPS_DATABASE_URL": warehouse,
+            "FINOPS_LANDING_URI": str(landing),
+            "FINOPS_AUTH_MODE": "dev",
+            "FINOPS_REPROCESS_RATE_LIMIT": "1000",
+        }
+        log_path = root / "api.log"
+        log = open(log_path, "ab")  # noqa: SIM115
+        process = subprocess.Popen([str(BIN / "finops"), "serve", "--port", str(port)], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        api = Api(port, process, run_id, postgres, log_path, failed_id, root)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{BASE}/healthz", timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("finops serve did not come up:\n" + log_path.read_text()[-3000:])
         try:
-            run_id = run_batch(instance, periods=[PERIOD], domains=["open"]).run_id
-            # No landing folder for the month before: a FAILED run whose error names a path.
-            failed_id = run_batch(instance, periods=[PREVIOUS], domains=["public"]).run_id
+            yield api
         finally:
-            instance.dispose()
-    port = free_port()
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "FINOPS_DATABASE_URL": warehouse,
-        "FINOPS_LANDING_URI": str(landing),
-        "FINOPS_AUTH_MODE": "dev",
-        "FINOPS_REPROCESS_RATE_LIMIT": "1000",
-    }
-    log_path = root / "api.log"
-    log = open(log_path, "ab")  # noqa: SIM115
-    process = subprocess.Popen([str(BIN / "finops"), "serve", "--port", str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    api = Api(port, process, run_id, pgdata, socket_dir, log_path, failed_id, root)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{BASE}/healthz", timeout=5) as resp:
-                if resp.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        pytest.fail("finops serve did not come up:\n" + log_path.read_text()[-3000:])
-    try:
-        yield api
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-        log.close()
-        # The outage test restarts PostgreSQL outside pgserver, which then does not stop it.
-        with contextlib.suppress(Exception):
-            _pg_ctl(pgdata, "-w", "-m", "fast", "stop")
+            stop_group(process)
+            log.close()
 
 
 def _routes(api: Api) -> list[tuple[str, str, Any, int]]:
@@ -178,7 +154,7 @@ def test_postgres_down_every_route_is_a_fast_503_then_recovers(api: Api) -> None
         status, _, content, _ = _request(api, method, path, body=body)
         assert status == expected, (method, path, status, content[:300])
 
-    _pg_ctl(api.pgdata, "-w", "-m", "immediate", "stop")
+    api.postgres.stop("immediate")
     stopped = time.monotonic()
     slowest = 0.0
     try:
@@ -194,14 +170,13 @@ def test_postgres_down_every_route_is_a_fast_503_then_recovers(api: Api) -> None
             assert error["request"]["method"] == method
             message = error["error"]["message"]
             assert "PostgreSQL" in message and "try again" in message
-            for leak in (api.socket_dir, "psycopg", "connection to server", "socket", "5432"):
+            for leak in (api.postgres.socket_dir, "psycopg", "connection to server", "socket", "5432"):
                 assert leak not in message, message
             assert headers.get("connection", "").lower() != "close"
         conn.close()
         first_seconds = time.monotonic() - stopped
     finally:
-        _pg_ctl(api.pgdata, "-w", "-o", '-h ""', "-o", f"-k {api.socket_dir}",
-                "-l", str(api.pgdata / "restart.log"), "start")  # fmt: skip
+        api.postgres.start()
     restarted = time.monotonic()
     pending = _routes(api)
     while pending and time.monotonic() - restarted < 10:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -52,6 +51,7 @@ from tests.support import (
     query,
     require,
     run_ids_by_pair,
+    stop_group,
 )
 
 # --- what cannot be launched ---------------------------------------------------------------------------
@@ -231,12 +231,7 @@ def test_requests_filed_while_no_daemon_runs_launch_once_each_when_it_starts(
             # A few more ticks change nothing.
             time.sleep(3)
         finally:
-            os.killpg(daemon.pid, signal.SIGTERM)
-            try:
-                daemon.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(daemon.pid, signal.SIGKILL)
-                daemon.wait(10)
+            stop_group(daemon)
 
         runs = instance.get_runs()
         assert len(runs) == len(filed), log.read_text(errors="replace")[-4000:]
