@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from dagster import DagsterEventType, EventLogEntry, RunRecord
 from pydantic import ValidationError
@@ -66,6 +66,7 @@ from finops_pipeline.periods import PeriodError, parse_period, period_role
 
 __all__ = [
     "MAPPED_EVENT_TYPES",
+    "MAPPING_VERSION",
     "SCHEDULE_NAME_TAG",
     "SENSOR_NAME_TAG",
     "detail_payload",
@@ -81,6 +82,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# What `map_run_detail` stores: raise it whenever a change adds, drops or reshapes a field of
+# the stored views. Runs the read model holds from an older version are re-projected in the
+# background, newest first (`Projector.catch_up`); 0 marks runs stored before versions were kept.
+MAPPING_VERSION: Final = 1
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 MESSAGE_LIMIT = 300

@@ -26,7 +26,7 @@ from finops_admin_plugin.anomalies import (
     score_in_order,
     score_run,
 )
-from finops_admin_plugin.mapping.runs import detail_payload, summary_payload
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
 from finops_admin_plugin.models import Anomaly, RunDetailResponse
 from finops_admin_plugin.readmodel.query import CursorKey, RunFilters, count_and_page_sql, export_sql
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA, ensure_schema
@@ -185,6 +185,20 @@ class ReadModel:
             (r[0], r[1]) for r in conn.execute(f"SELECT run_id, event_id FROM {SCHEMA}.runs WHERE active")
         ]
 
+    def stale_runs(self, conn: psycopg.Connection, limit: int) -> list[str]:
+        """Runs projected by an older mapping than this code's, newest first."""
+        rows = conn.execute(
+            f"SELECT run_id FROM {SCHEMA}.runs WHERE mapping_version < %s ORDER BY sort_time DESC LIMIT %s",
+            (MAPPING_VERSION, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def mark_mapped(self, conn: psycopg.Connection, run_id: str) -> None:
+        """Count a run as projected by this mapping (one it cannot map stays as it was)."""
+        conn.execute(
+            f"UPDATE {SCHEMA}.runs SET mapping_version = %s WHERE run_id = %s", (MAPPING_VERSION, run_id)
+        )
+
     def delete_run(self, conn: psycopg.Connection, run_id: str) -> None:
         conn.execute(f"DELETE FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,))
 
@@ -228,7 +242,7 @@ class ReadModel:
             row = conn.execute(
                 f"""
                 INSERT INTO {SCHEMA}.runs AS r ({_RUN_COLUMNS}, projected_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                 ON CONFLICT (run_id) DO UPDATE SET
                     status = EXCLUDED.status, trigger = EXCLUDED.trigger, periods = EXCLUDED.periods,
                     domains = EXCLUDED.domains, period_count = EXCLUDED.period_count,
@@ -238,7 +252,8 @@ class ReadModel:
                     releves_inserted = EXCLUDED.releves_inserted, billed_cost = EXCLUDED.billed_cost,
                     anomalous = false, active = EXCLUDED.active,
                     dagster_updated = EXCLUDED.dagster_updated, event_id = EXCLUDED.event_id,
-                    summary = EXCLUDED.summary, projected_at = now()
+                    summary = EXCLUDED.summary, mapping_version = EXCLUDED.mapping_version,
+                    projected_at = now()
                 WHERE (r.event_id, r.dagster_updated) <= (EXCLUDED.event_id, EXCLUDED.dagster_updated)
                 RETURNING run_id
                 """,
@@ -444,7 +459,7 @@ class ReadModel:
 _RUN_COLUMNS = (
     "run_id, status, trigger, periods, domains, period_count, created_time, start_time, end_time, "
     "sort_time, duration_seconds, duration_sort, releves_inserted, billed_cost, anomalous, active, "
-    "dagster_updated, event_id, summary"
+    "dagster_updated, event_id, summary, mapping_version"
 )
 _BLOCK_COLUMNS = (
     "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost"
@@ -479,6 +494,7 @@ def _run_row(detail: RunDetailResponse, *, dagster_updated: float, event_id: int
         dagster_updated,
         event_id,
         Jsonb(summary_payload(detail)),
+        MAPPING_VERSION,
     )
 
 

@@ -5,7 +5,10 @@ Each tick (about once a second):
    looking back `LOOKBACK_SECONDS` because Dagster stamps a run with the time of
    its event, which it writes before the run row) are mapped and upserted;
 2. runs the read model still shows as QUEUED/RUNNING are re-mapped when their
-   event log grew (step events do not touch the run record).
+   event log grew (step events do not touch the run record);
+3. runs stored by an older version of the mapping (`MAPPING_VERSION`, after an
+   upgrade) are re-projected, newest first, for at most `CATCH_UP_SECONDS` a tick:
+   an upgrade needs no `finops reindex`, and the views of recent runs come first.
 Several API processes may run a projector: a PostgreSQL advisory lock lets one
 work per tick, and the upsert is guarded by a (event id, update time) version,
 so an older projection never overwrites a newer one.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -26,12 +30,14 @@ from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.readmodel.database import Projected, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
 
-__all__ = ["LOOKBACK_SECONDS", "Projector"]
+__all__ = ["CATCH_UP_SECONDS", "LOOKBACK_SECONDS", "Projector"]
 
 log = logging.getLogger(__name__)
 
 LOOKBACK_SECONDS = 5.0
 BATCH = 500
+CATCH_UP_SECONDS = 0.5  # per tick: new runs and status changes are never kept waiting long
+CATCH_UP_BATCH = 50
 
 
 class Projector:
@@ -48,6 +54,7 @@ class Projector:
         self.interval = interval
         # With several API replicas, only the leader's projector works (the others stand by).
         self.leadership = leadership
+        self.catch_up_batch = CATCH_UP_BATCH
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -111,6 +118,22 @@ class Projector:
             written += self._project_safely(conn, record)
         return written
 
+    def catch_up(self, conn: psycopg.Connection, budget_seconds: float = CATCH_UP_SECONDS) -> int:
+        """Re-project runs stored by an older mapping, newest first, until the budget is spent."""
+        deadline = time.monotonic() + budget_seconds
+        written = 0
+        for run_id in self.store.stale_runs(conn, self.catch_up_batch):
+            record = self.source.run_record(run_id)
+            if record is None:
+                self.store.delete_run(conn, run_id)  # deleted from Dagster
+            elif self._project_safely(conn, record):
+                written += 1
+            else:  # logged by _project_safely; it keeps its last projection, and is not retried
+                self.store.mark_mapped(conn, run_id)
+            if time.monotonic() >= deadline:
+                break
+        return written
+
     def _project_safely(self, conn: psycopg.Connection, record: RunRecord, *, score: bool = True) -> bool:
         # One run Dagster stores in an unexpected shape must not stall every other run.
         try:
@@ -128,7 +151,7 @@ class Projector:
         with self.store.projector_lock() as conn:
             if conn is None:
                 return 0
-            return self.follow_updates(conn) + self.refresh_active(conn)
+            return self.follow_updates(conn) + self.refresh_active(conn) + self.catch_up(conn)
 
     def reindex(self) -> int:
         """Rebuild everything from Dagster: map every run, then score anomalies oldest first.

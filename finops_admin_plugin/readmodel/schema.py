@@ -183,6 +183,11 @@ CREATE TABLE {SCHEMA}.load_quality (
 CREATE INDEX load_quality_gated ON {SCHEMA}.load_quality (domain, gate) WHERE gate IS NOT NULL;
 """
 
+_MAPPING_VERSION: Final = f"""
+ALTER TABLE {SCHEMA}.runs ADD COLUMN mapping_version integer NOT NULL DEFAULT 0;
+CREATE INDEX runs_mapping_version ON {SCHEMA}.runs (mapping_version, sort_time DESC);
+"""
+
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final = (
     Migration(1, "runs, counts, details, blocks, period loads", _DDL),
@@ -192,6 +197,8 @@ MIGRATIONS: Final = (
     Migration(3, "cursor signing key", _CURSOR_KEY),
     Migration(4, "load quality per run, domain and period (run `finops reindex` to fill it for history)",
               _LOAD_QUALITY),
+    Migration(5, "the mapping version each run was projected with (older ones are re-projected)",
+              _MAPPING_VERSION),
 )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from finops_admin_plugin.anomalies import MIN_DURATION_DELTA, score_metric
 from finops_admin_plugin.dagster_reader import DagsterReader
-from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail, summary_payload
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, map_run_detail, summary_payload
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
@@ -114,6 +114,47 @@ def test_incremental_projection_equals_reindex(
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, PROJECTOR_LOCK))
         assert projector.tick() == 1
         assert store.summary(finops_history.runs["late"])["status"] == "QUEUED"  # type: ignore[index]
+    finally:
+        store.close()
+
+
+def test_runs_of_an_older_mapping_are_reprojected_newest_first(
+    finops_history: History, pg_base_url: str
+) -> None:
+    store = ReadModel(create_database(pg_base_url, "admin"))
+    store.open()
+    try:
+        projector = Projector(DagsterReader(finops_history.instance), store)
+        projector.tick()
+        current = _snapshot(store)
+        # What an older version of the mapping left behind: other views, and no version (0).
+        with store.connection() as conn:
+            conn.execute(f"UPDATE {SCHEMA}.runs SET mapping_version = 0, summary = summary - 'volumes'")
+            conn.execute(f"UPDATE {SCHEMA}.run_details SET detail = detail - 'blocks'")
+            newest = conn.execute(
+                f"SELECT run_id FROM {SCHEMA}.runs ORDER BY sort_time DESC LIMIT 1"
+            ).fetchone()
+        assert newest is not None
+        stale = _snapshot(store)
+        assert all(stale[run_id] != current[run_id] for run_id in current)
+
+        projector.catch_up_batch = 1
+        assert projector.tick() == 1  # one run a tick here: the newest first
+        after_one = _snapshot(store)
+        assert after_one[newest[0]] == current[newest[0]]
+        assert sum(after_one[run_id] == current[run_id] for run_id in current) == 1
+
+        projector.catch_up_batch = 50
+        ticks = 0
+        while projector.tick():
+            ticks += 1
+            assert ticks < len(current), "the catch-up does not end"
+        assert _snapshot(store) == current  # every run as this mapping maps it, anomalies included
+        with store.connection() as conn:
+            assert conn.execute(
+                f"SELECT count(*) FROM {SCHEMA}.runs WHERE mapping_version < %s", (MAPPING_VERSION,)
+            ).fetchone() == (0,)
+        assert projector.tick() == 0  # nothing left: the catch-up costs one index probe a tick
     finally:
         store.close()
 
