@@ -19,6 +19,8 @@ What each metric comes from:
 - `finops_mv_last_refresh_timestamp_seconds{mv}`, `finops_mv_refresh_duration_seconds{mv}`: the
   MV assets' last materializations in Dagster;
 - `finops_readmodel_lag_seconds`: Dagster's newest FinOps run change not projected yet;
+  `finops_readmodel_runs_to_reproject`: runs stored by an older mapping, still to re-project
+  after an upgrade (the projector does it in the background);
 - `finops_dagster_daemon_heartbeat_timestamp_seconds{daemon}`: Dagster's daemon heartbeats.
 """
 
@@ -35,6 +37,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION
 from finops_admin_plugin.models import QualityGate, RunStatus
 from finops_admin_plugin.readmodel import ReadModel
 from finops_admin_plugin.readmodel.schema import SCHEMA
@@ -165,6 +168,15 @@ class FinopsCollector(Collector):
             "finops_run_oldest_in_progress_start_timestamp_seconds",
             "When the oldest run still queued or running started (or was queued); 0 when none is.",
             value=oldest,
+        )
+        row = conn.execute(
+            f"SELECT count(*) FROM {SCHEMA}.runs WHERE mapping_version < %s", (MAPPING_VERSION,)
+        ).fetchone()
+        yield GaugeMetricFamily(
+            "finops_readmodel_runs_to_reproject",
+            "Runs stored by an older version of the mapping, re-projected in the background after an "
+            "upgrade (0 when done).",
+            value=int(row[0]) if row else 0,
         )
 
         buckets = ", ".join(f"count(*) FILTER (WHERE duration_seconds <= {b})" for b in DURATION_BUCKETS)

@@ -11,6 +11,7 @@ import pytest
 from finops_admin_plugin.anomalies import MIN_DURATION_DELTA, score_metric
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, map_run_detail, summary_payload
+from finops_admin_plugin.metrics import render
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
@@ -137,6 +138,7 @@ def test_runs_of_an_older_mapping_are_reprojected_newest_first(
         assert newest is not None
         stale = _snapshot(store)
         assert all(stale[run_id] != current[run_id] for run_id in current)
+        assert f"finops_readmodel_runs_to_reproject {len(current)}.0" in render(store, None).decode()
 
         projector.catch_up_batch = 1
         assert projector.tick() == 1  # one run a tick here: the newest first
@@ -155,6 +157,7 @@ def test_runs_of_an_older_mapping_are_reprojected_newest_first(
                 f"SELECT count(*) FROM {SCHEMA}.runs WHERE mapping_version < %s", (MAPPING_VERSION,)
             ).fetchone() == (0,)
         assert projector.tick() == 0  # nothing left: the catch-up costs one index probe a tick
+        assert "finops_readmodel_runs_to_reproject 0.0" in render(store, None).decode()
     finally:
         store.close()
 

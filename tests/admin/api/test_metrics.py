@@ -165,6 +165,7 @@ def test_metrics_after_real_runs_match_the_warehouse_and_dagster(
 
     # Caught up: the read model was just rebuilt.
     assert 0 <= samples["finops_readmodel_lag_seconds"][()] < 5
+    assert samples["finops_readmodel_runs_to_reproject"][()] == 0
 
 
 def test_metrics_are_for_admins(client: TestClient) -> None:
