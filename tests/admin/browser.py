@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.readmodel import reindex
 from finops_admin_plugin.settings import AdminSettings
+from finops_pipeline.contract import JOB_NAME, REPROCESS_SENSOR_NAME
 from tests.history import History, build_history
 from tests.support import free_port, require
 
@@ -39,7 +41,9 @@ __all__ = [
     "axe_serious",
     "axe_source",
     "browser",
+    "launch_requests",
     "screenshot_path",
+    "sensor_tick",
     "ui_world",
 ]
 
@@ -206,3 +210,45 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return Path(folder) / name
     return tmp_path / name
+
+
+def sensor_tick(world: UiWorld) -> list[RunRequest]:
+    """One tick of the reprocess sensor, as the daemon runs it: the run requests it makes."""
+    from finops_pipeline.definitions import build_definitions
+    from finops_pipeline.resources import ReprocessQueueResource
+
+    defs = build_definitions()
+    sensor = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
+    queue = ReprocessQueueResource(database_url=world.history.warehouse_url)
+    with build_sensor_context(
+        instance=world.history.instance,
+        definitions=defs,
+        sensor_name=REPROCESS_SENSOR_NAME,
+        resources={"reprocess_queue": queue},
+    ) as context:
+        result = sensor(context)
+    if isinstance(result, SkipReason):
+        return []
+    assert isinstance(result, SensorResult), result
+    return list(result.run_requests or [])
+
+
+def launch_requests(world: UiWorld, run_requests: list[RunRequest]) -> list[str]:
+    """What the Dagster daemon does with a tick's run requests."""
+    from finops_pipeline.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def(JOB_NAME)
+    ids = []
+    for run_request in run_requests:
+        result = job.execute_in_process(
+            instance=world.history.instance,
+            run_config=run_request.run_config,
+            tags={
+                **run_request.tags,
+                "dagster/run_key": run_request.run_key or "",
+                "dagster/sensor_name": REPROCESS_SENSOR_NAME,
+            },
+            raise_on_error=False,
+        )
+        ids.append(result.run_id)
+    return ids

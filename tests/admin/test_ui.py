@@ -19,15 +19,15 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
-from finops_pipeline.contract import JOB_NAME, REPROCESS_SENSOR_NAME
 from tests.admin.browser import (
     READER_TOKEN,
     UiWorld,
     assert_fits,
     axe_serious,
+    launch_requests,
     screenshot_path,
+    sensor_tick,
 )
 
 WIDTH, HEIGHT = 1280, 900
@@ -354,47 +354,6 @@ def test_coverage_marks_missing_stale_and_failed_cells(ui: Any, ui_world: UiWorl
     assert urlparse(page.url).path == "/finops/admin/ui/"
 
 
-def _tick(world: UiWorld) -> list[RunRequest]:
-    from finops_pipeline.definitions import build_definitions
-    from finops_pipeline.resources import ReprocessQueueResource
-
-    defs = build_definitions()
-    sensor = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
-    queue = ReprocessQueueResource(database_url=world.history.warehouse_url)
-    with build_sensor_context(
-        instance=world.history.instance,
-        definitions=defs,
-        sensor_name=REPROCESS_SENSOR_NAME,
-        resources={"reprocess_queue": queue},
-    ) as context:
-        result = sensor(context)
-    if isinstance(result, SkipReason):
-        return []
-    assert isinstance(result, SensorResult), result
-    return list(result.run_requests or [])
-
-
-def _launch(world: UiWorld, run_requests: list[RunRequest]) -> list[str]:
-    """What the Dagster daemon does with a tick's run requests."""
-    from finops_pipeline.definitions import build_definitions
-
-    job = build_definitions().resolve_job_def(JOB_NAME)
-    ids = []
-    for run_request in run_requests:
-        result = job.execute_in_process(
-            instance=world.history.instance,
-            run_config=run_request.run_config,
-            tags={
-                **run_request.tags,
-                "dagster/run_key": run_request.run_key or "",
-                "dagster/sensor_name": REPROCESS_SENSOR_NAME,
-            },
-            raise_on_error=False,
-        )
-        ids.append(result.run_id)
-    return ids
-
-
 def test_reprocess_from_a_failed_run_dry_run_confirm_and_follow(
     ui: Any, ui_world: UiWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -444,12 +403,12 @@ def test_reprocess_from_a_failed_run_dry_run_confirm_and_follow(
     # The sensor's ticks (as the daemon runs them): launch, then record LAUNCHED.
     monkeypatch.setenv("FINOPS_DATABASE_URL", history.warehouse_url)
     monkeypatch.setenv("FINOPS_LANDING_URI", str(history.landing))
-    launched = _launch(ui_world, _tick(ui_world))
+    launched = launch_requests(ui_world, sensor_tick(ui_world))
     assert len(launched) == 1
     deadline = time.monotonic() + 30
     while _api(ui_world, f"/reprocess/{filed[0]['requestId']}")["state"] == "PENDING":
         assert time.monotonic() < deadline, "the sensor did not record the launch"
-        _tick(ui_world)
+        sensor_tick(ui_world)
         time.sleep(0.3)
     page.wait_for_selector("#reprocess-state[data-state=LAUNCHED]", timeout=15_000)
     link = page.locator("#reprocess-run-link")

@@ -9,7 +9,9 @@ tests/admin/browser.py, over the shared run history.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -21,7 +23,14 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.admin.browser import UiWorld, axe_serious, screenshot_path
+from tests.admin.browser import (
+    READER_TOKEN,
+    UiWorld,
+    axe_serious,
+    launch_requests,
+    screenshot_path,
+    sensor_tick,
+)
 from tests.support import free_port, require
 
 PLUGIN = Path(__file__).resolve().parents[2] / "backstage-plugin"
@@ -43,9 +52,10 @@ def _newest(paths: list[Path]) -> float:
     return max(f.stat().st_mtime for f in files)
 
 
-@pytest.fixture(scope="module")
-def harness(ui_world: UiWorld) -> Iterator[str]:
-    """The dev app's URL (`/finops-admin`), served with its proxy to the admin API."""
+@contextlib.contextmanager
+def _serve_harness(api_root: str, token: str | None = None) -> Iterator[str]:
+    """The dev app's URL (`/finops-admin`), served with its proxy to the admin API at `api_root`
+    (with `token`, the proxy authenticates the page's calls with it, as a signed-in user)."""
     node = shutil.which("node")
     require(node is not None, "Node.js 20 is needed for the Backstage plugin (make plugin-check)")
     require(
@@ -61,9 +71,11 @@ def harness(ui_world: UiWorld) -> Iterator[str]:
         )
         assert built.returncode == 0, f"node dev/build.mjs failed:\n{built.stdout}\n{built.stderr}"
     port = free_port()
-    api_root = ui_world.base_url.removesuffix("/finops/admin")
+    command = [node, "dev/serve.mjs", "--api", api_root, "--port", str(port)]
+    if token:
+        command += ["--token", token]
     server = subprocess.Popen(
-        [node, "dev/serve.mjs", "--api", api_root, "--port", str(port)],
+        command,
         cwd=PLUGIN,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -82,6 +94,13 @@ def harness(ui_world: UiWorld) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def harness(ui_world: UiWorld) -> Iterator[str]:
+    """The dev app in front of the admin caller's API (dev auth mode: every control)."""
+    with _serve_harness(ui_world.base_url.removesuffix("/finops/admin")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -203,3 +222,83 @@ def test_plugin_pages_have_no_serious_accessibility_violation(
     found["coverage"] = axe_serious(page, axe_source)
     bad = {screen: v for screen, v in found.items() if v}
     assert bad == {}, json.dumps(bad, indent=1)
+
+
+def test_plugin_reprocess_preview_confirm_and_follow(
+    page: Any, harness: str, ui_world: UiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = ui_world.history
+    p0, _p1, p2 = history.periods
+    filed_before = {r["requestId"] for r in _api(ui_world, "/reprocess", limit=200)["items"]}
+    page.goto(f"{harness}/runs/{history.runs['partial']}")
+    page.get_by_test_id("block-native").wait_for(timeout=30_000)
+    # An admin gets the log downloads the read-only caller below does not.
+    assert page.get_by_role("button", name=re.compile("download", re.IGNORECASE)).count() >= 1
+    page.get_by_role("button", name="Reprocess…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Reason").wait_for(timeout=30_000)
+    # Pre-filled with the run's periods and its failed domain; no confirmation before a preview.
+    chips = dialog.locator("[class*=MuiChip-label]")  # Backstage prefixes MUI 5's classes (v5-)
+    assert {chips.nth(i).inner_text() for i in range(chips.count())} == {p0, p2}
+    assert dialog.get_by_label("Native").is_checked()
+    assert not dialog.get_by_label("Open").is_checked()
+    confirm = dialog.get_by_role("button", name="Confirm reprocess")
+    preview_button = dialog.get_by_role("button", name="Preview (dry run)")
+    assert preview_button.is_disabled()  # no reason yet
+    dialog.get_by_label("Reason").fill("Native exports re-issued (plugin)")
+    preview_button.click()
+    preview = dialog.get_by_test_id("dry-run-preview")
+    preview.wait_for(timeout=30_000)
+    rows = preview.locator("tbody tr")
+    outcomes = {rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(2).inner_text()
+                for i in range(rows.count())}  # fmt: skip
+    assert outcomes == {p0: "REPLACE", p2: "FAIL"}  # the broken file would fail again
+    assert {r["requestId"] for r in _api(ui_world, "/reprocess", limit=200)["items"]} == filed_before
+
+    # Editing the request after its preview asks for a new preview.
+    reason = "Native exports re-issued by the provider (plugin)"
+    dialog.get_by_label("Reason").fill(reason)
+    assert confirm.is_disabled()
+    preview_button.click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')].some("
+        "b => b.textContent === 'Confirm reprocess' && !b.disabled)"
+    )
+    confirm.click()
+    dialog.get_by_text("filed (PENDING)").wait_for(timeout=30_000)
+    items = _api(ui_world, "/reprocess", limit=200)["items"]
+    filed = [r for r in items if r["requestId"] not in filed_before]
+    assert len(filed) == 1
+    assert set(filed[0]["periods"]) == {p0, p2} and filed[0]["domains"] == ["native"]
+    assert filed[0]["reason"] == reason
+
+    # The sensor's ticks (as the daemon runs them) launch it; the dialog follows until LAUNCHED.
+    monkeypatch.setenv("FINOPS_DATABASE_URL", history.warehouse_url)
+    monkeypatch.setenv("FINOPS_LANDING_URI", str(history.landing))
+    launched = launch_requests(ui_world, sensor_tick(ui_world))
+    assert len(launched) == 1
+    deadline = time.monotonic() + 30
+    while _api(ui_world, f"/reprocess/{filed[0]['requestId']}")["state"] == "PENDING":
+        assert time.monotonic() < deadline, "the sensor did not record the launch"
+        sensor_tick(ui_world)
+        time.sleep(0.3)
+    link = dialog.get_by_role("link", name=launched[0][:8])
+    link.wait_for(timeout=15_000)
+    link.click()
+    page.wait_for_url(f"**/finops-admin/runs/{launched[0]}", timeout=15_000)
+    page.get_by_text(f"Run {launched[0][:8]}").first.wait_for(timeout=30_000)
+
+
+def test_plugin_for_a_read_only_caller_has_no_reprocess_or_log_controls(page: Any, ui_world: UiWorld) -> None:
+    with _serve_harness(ui_world.reader_url.removesuffix("/finops/admin"), READER_TOKEN) as reader:
+        page.goto(reader)
+        page.get_by_text("Batch Runs (").wait_for(timeout=30_000)
+        assert _rows(page).count() > 0
+        assert page.get_by_role("button", name="Reprocess…").count() == 0
+        assert page.get_by_role("button", name="Reprocess").count() == 0
+        assert page.get_by_text("dev auth mode").count() == 0
+        page.goto(f"{reader}/runs/{ui_world.history.runs['partial']}")
+        page.get_by_test_id("block-native").wait_for(timeout=30_000)
+        assert page.get_by_role("button", name="Reprocess…").count() == 0
+        # Logs are for admins here (FINOPS_USER_ACCESS=read): no download offered.
+        assert page.get_by_role("button", name=re.compile("download", re.IGNORECASE)).count() == 0
