@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
@@ -41,9 +42,8 @@ __all__ = [
     "axe_serious",
     "axe_source",
     "browser",
-    "launch_requests",
+    "launch_filed_reprocess",
     "screenshot_path",
-    "sensor_tick",
     "ui_world",
 ]
 
@@ -212,7 +212,7 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
     return tmp_path / name
 
 
-def sensor_tick(world: UiWorld) -> list[RunRequest]:
+def _sensor_tick(world: UiWorld) -> list[RunRequest]:
     """One tick of the reprocess sensor, as the daemon runs it: the run requests it makes."""
     from finops_pipeline.definitions import build_definitions
     from finops_pipeline.resources import ReprocessQueueResource
@@ -233,7 +233,7 @@ def sensor_tick(world: UiWorld) -> list[RunRequest]:
     return list(result.run_requests or [])
 
 
-def launch_requests(world: UiWorld, run_requests: list[RunRequest]) -> list[str]:
+def _launch_requests(world: UiWorld, run_requests: list[RunRequest]) -> list[str]:
     """What the Dagster daemon does with a tick's run requests."""
     from finops_pipeline.definitions import build_definitions
 
@@ -252,3 +252,18 @@ def launch_requests(world: UiWorld, run_requests: list[RunRequest]) -> list[str]
         )
         ids.append(result.run_id)
     return ids
+
+
+def launch_filed_reprocess(world: UiWorld, monkeypatch: pytest.MonkeyPatch, request_id: str) -> str:
+    """The reprocess sensor's ticks, as the daemon runs them, for the one PENDING request
+    `request_id`: its run launched, then the request recorded LAUNCHED. Returns the run id."""
+    monkeypatch.setenv("FINOPS_DATABASE_URL", world.history.warehouse_url)
+    monkeypatch.setenv("FINOPS_LANDING_URI", str(world.history.landing))
+    launched = _launch_requests(world, _sensor_tick(world))
+    assert len(launched) == 1
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{world.base_url}/reprocess/{request_id}", timeout=30).json()["state"] == "PENDING":
+        assert time.monotonic() < deadline, "the sensor did not record the launch"
+        _sensor_tick(world)
+        time.sleep(0.3)
+    return launched[0]

@@ -25,9 +25,8 @@ from tests.admin.browser import (
     UiWorld,
     assert_fits,
     axe_serious,
-    launch_requests,
+    launch_filed_reprocess,
     screenshot_path,
-    sensor_tick,
 )
 
 WIDTH, HEIGHT = 1280, 900
@@ -401,21 +400,13 @@ def test_reprocess_from_a_failed_run_dry_run_confirm_and_follow(
     assert filed[0]["requestId"] in state.inner_text()
 
     # The sensor's ticks (as the daemon runs them): launch, then record LAUNCHED.
-    monkeypatch.setenv("FINOPS_DATABASE_URL", history.warehouse_url)
-    monkeypatch.setenv("FINOPS_LANDING_URI", str(history.landing))
-    launched = launch_requests(ui_world, sensor_tick(ui_world))
-    assert len(launched) == 1
-    deadline = time.monotonic() + 30
-    while _api(ui_world, f"/reprocess/{filed[0]['requestId']}")["state"] == "PENDING":
-        assert time.monotonic() < deadline, "the sensor did not record the launch"
-        sensor_tick(ui_world)
-        time.sleep(0.3)
+    launched = launch_filed_reprocess(ui_world, monkeypatch, filed[0]["requestId"])
     page.wait_for_selector("#reprocess-state[data-state=LAUNCHED]", timeout=15_000)
     link = page.locator("#reprocess-run-link")
-    assert link.inner_text() == launched[0]
+    assert link.inner_text() == launched
     link.click()
     page.wait_for_selector("#summary")
-    assert urlparse(page.url).path == f"/finops/admin/ui/runs/{launched[0]}"
+    assert urlparse(page.url).path == f"/finops/admin/ui/runs/{launched}"
     assert not dialog.is_visible()
     assert filed[0]["requestId"] in page.locator("#summary").inner_text()
 

@@ -27,9 +27,8 @@ from tests.admin.browser import (
     READER_TOKEN,
     UiWorld,
     axe_serious,
-    launch_requests,
+    launch_filed_reprocess,
     screenshot_path,
-    sensor_tick,
 )
 from tests.support import free_port, require
 
@@ -273,20 +272,12 @@ def test_plugin_reprocess_preview_confirm_and_follow(
     assert filed[0]["reason"] == reason
 
     # The sensor's ticks (as the daemon runs them) launch it; the dialog follows until LAUNCHED.
-    monkeypatch.setenv("FINOPS_DATABASE_URL", history.warehouse_url)
-    monkeypatch.setenv("FINOPS_LANDING_URI", str(history.landing))
-    launched = launch_requests(ui_world, sensor_tick(ui_world))
-    assert len(launched) == 1
-    deadline = time.monotonic() + 30
-    while _api(ui_world, f"/reprocess/{filed[0]['requestId']}")["state"] == "PENDING":
-        assert time.monotonic() < deadline, "the sensor did not record the launch"
-        sensor_tick(ui_world)
-        time.sleep(0.3)
-    link = dialog.get_by_role("link", name=launched[0][:8])
+    launched = launch_filed_reprocess(ui_world, monkeypatch, filed[0]["requestId"])
+    link = dialog.get_by_role("link", name=launched[:8])
     link.wait_for(timeout=15_000)
     link.click()
-    page.wait_for_url(f"**/finops-admin/runs/{launched[0]}", timeout=15_000)
-    page.get_by_text(f"Run {launched[0][:8]}").first.wait_for(timeout=30_000)
+    page.wait_for_url(f"**/finops-admin/runs/{launched}", timeout=15_000)
+    page.get_by_text(f"Run {launched[:8]}").first.wait_for(timeout=30_000)
 
 
 def test_plugin_for_a_read_only_caller_has_no_reprocess_or_log_controls(page: Any, ui_world: UiWorld) -> None:
