@@ -172,11 +172,11 @@ class Server:
 
 def admin_api(port: int, env: Mapping[str, str], log_path: Path) -> Server:
     """The admin API as `finops serve` runs it (uvicorn on the bounded h11 protocol of
-    `finops_admin_plugin.server`, settings from the environment), without access logs."""
+    `finops_admin_plugin.http.server`, settings from the environment), without access logs."""
     program = (
         "import uvicorn\n"
         "from finops_admin_plugin.app import create_app\n"
-        "from finops_admin_plugin.server import server_config\n"
+        "from finops_admin_plugin.http.server import server_config\n"
         f"config = server_config(create_app(), '127.0.0.1', {port}, log_level='warning', access_log=False)\n"
         "uvicorn.Server(config).run()\n"
     )

@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI
 
 from finops_admin_plugin import __version__
-from finops_admin_plugin.api import coverage, health, metrics, reprocess, runs
-from finops_admin_plugin.api.logs import router as logs_router
-from finops_admin_plugin.auth import install_auth
-from finops_admin_plugin.auth.router import router as auth_router
-from finops_admin_plugin.availability import install_availability
-from finops_admin_plugin.availability_targets import database_gate
-from finops_admin_plugin.errors import install_error_handlers
-from finops_admin_plugin.openapi_contract import install_openapi_contract
+from finops_admin_plugin.api import coverage, health, logs, me, metrics, reprocess, runs
+from finops_admin_plugin.auth import announce_auth
+from finops_admin_plugin.http.availability import install_availability
+from finops_admin_plugin.http.errors import install_error_handlers
+from finops_admin_plugin.http.openapi import install_openapi_contract
+from finops_admin_plugin.http.security import install_security
 from finops_admin_plugin.resources import AdminResources
-from finops_admin_plugin.security import install_security
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings, get_settings
 from finops_admin_plugin.ui import mount_ui
 from finops_admin_plugin.ui.router import router as ui_router
@@ -39,20 +36,18 @@ def create_app(
     """The admin API. `dagster_instance` overrides DAGSTER_HOME (tests); `projector_interval=None`
     serves the read model without following Dagster (a separate process, or a test, projects)."""
     settings = settings or get_settings()
+    # Every long-lived object lives in this one container; routes reach it via `api.deps`.
     resources = AdminResources(
         settings, dagster_instance=dagster_instance, projector_interval=projector_interval
     )
-
-    gate = database_gate(settings, resources)
+    announce_auth(settings, resources.authenticator)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(gate.start)
         await asyncio.to_thread(resources.start)
         try:
             yield
         finally:
-            await asyncio.to_thread(gate.stop)
             await asyncio.to_thread(resources.stop)
 
     app = FastAPI(
@@ -64,22 +59,18 @@ def create_app(
         docs_url=f"{API_BASE_PATH}/docs",
         redoc_url=None,
     )
-    app.state.settings = settings
     app.state.finops = resources
-    if dagster_instance is not None or settings.dagster_home:
-        app.state.dagster_check = resources.dagster_check
-    install_auth(app, settings)
     install_error_handlers(app)
-    install_availability(app, gate)
+    install_availability(app, resources.gate)
     install_security(app, settings)
     router = APIRouter(prefix=API_BASE_PATH)
     router.include_router(health.router)
     router.include_router(runs.router)
-    router.include_router(logs_router)
+    router.include_router(logs.router)
     router.include_router(coverage.router)
     router.include_router(metrics.router)
     router.include_router(reprocess.router)
-    router.include_router(auth_router)
+    router.include_router(me.router)
     router.include_router(ui_router)
     app.include_router(router)
     mount_ui(app)

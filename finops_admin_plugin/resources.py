@@ -1,33 +1,40 @@
-"""Long-lived objects the routers use: the read model, the Dagster source, the projector.
+"""`AdminResources`: every long-lived object of the admin API, held in one container.
 
-Built lazily (never at import time) and closed by the app's lifespan. A
-missing `FINOPS_DATABASE_URL` or `DAGSTER_HOME` does not stop the app from
-starting: the endpoints that need them answer 503 saying what to set.
+The settings, the authenticator, the database gate, the read model, the Dagster reader, the
+projector and its leadership, the reprocess queue. Built lazily where they open connections
+(never at import time) and closed by the app's lifespan. A missing `FINOPS_DATABASE_URL` or
+`DAGSTER_HOME` does not stop the app from starting: the endpoints that need them answer 503
+saying what to set. Routes reach the container through `api.deps.ResourcesDep`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Annotated
 
 from dagster import DagsterInstance
-from fastapi import Depends, Request
 
+from finops_admin_plugin.auth.authenticator import Authenticator
+from finops_admin_plugin.auth.devmode import check_dev_mode_bind
 from finops_admin_plugin.dagster_reader import DagsterReader
-from finops_admin_plugin.errors import ServiceUnavailableError
-from finops_admin_plugin.leader import Leadership
+from finops_admin_plugin.http.availability import DatabaseGate, database_gate
+from finops_admin_plugin.http.errors import ServiceUnavailableError
 from finops_admin_plugin.links import LinkConfig
 from finops_admin_plugin.readmodel import Projector, ReadModel, ReadModelUnavailable
+from finops_admin_plugin.readmodel.leader import Leadership
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS
 from finops_admin_plugin.settings import AdminSettings
+from finops_pipeline.reprocess.queue import ReprocessQueue
 
-__all__ = ["AdminResources", "ResourcesDep", "get_resources"]
+__all__ = ["AdminResources"]
 
 log = logging.getLogger(__name__)
 
 
 class AdminResources:
+    """Raises AuthConfigError or DevModeBindError for a broken or unsafe auth setup, so a
+    misconfigured API never serves."""
+
     def __init__(
         self,
         settings: AdminSettings,
@@ -35,15 +42,23 @@ class AdminResources:
         dagster_instance: DagsterInstance | None = None,
         projector_interval: float | None = 1.0,
     ) -> None:
+        check_dev_mode_bind(settings)
         self.settings = settings
+        self.authenticator = Authenticator(settings)
         self.links = LinkConfig.from_settings(settings)
         self.projector_interval = projector_interval
         self._instance = dagster_instance
         self._lock = threading.Lock()
         self._store: ReadModel | None = None
         self._source: DagsterReader | None = None
+        self._reprocess: ReprocessQueue | None = None
         self.projector: Projector | None = None
         self.leadership: Leadership | None = None
+        self.gate: DatabaseGate = database_gate(settings.database_url, self._dagster_instance)
+
+    @property
+    def dagster_configured(self) -> bool:
+        return self._instance is not None or bool(self.settings.dagster_home)
 
     @property
     def store(self) -> ReadModel:
@@ -70,8 +85,27 @@ class AdminResources:
                     self._source = DagsterReader.from_home(self.settings.dagster_home)
             return self._source
 
+    @property
+    def reprocess_queue(self) -> ReprocessQueue:
+        with self._lock:
+            if self._reprocess is None:
+                if not self.settings.database_url:
+                    raise ServiceUnavailableError(
+                        "reprocess requests are kept in PostgreSQL: set FINOPS_DATABASE_URL for the admin API"
+                    )
+                self._reprocess = ReprocessQueue(self.settings.database_url)
+            return self._reprocess
+
+    def _dagster_instance(self) -> DagsterInstance | None:
+        try:
+            return self.source.instance
+        except ServiceUnavailableError:  # DAGSTER_HOME not set: the routes say so themselves
+            return None
+
     def start(self) -> None:
-        """Create the read model's tables and start following Dagster (errors are logged, not raised)."""
+        """Open the gate, create the read model's tables and start following Dagster (errors are
+        logged, not raised)."""
+        self.gate.start()
         try:
             self.store.open()
         except (ServiceUnavailableError, ReadModelUnavailable) as exc:
@@ -98,6 +132,7 @@ class AdminResources:
         self.projector.start()
 
     def stop(self) -> None:
+        self.gate.stop()
         if self.projector is not None:
             self.projector.stop()
             self.projector = None
@@ -116,13 +151,3 @@ class AdminResources:
             return f"unavailable: {exc.message}"
         except Exception as exc:
             return f"unavailable: {type(exc).__name__}"
-
-
-def get_resources(request: Request) -> AdminResources:
-    resources: AdminResources | None = getattr(request.app.state, "finops", None)
-    if resources is None:  # pragma: no cover - create_app always sets it
-        raise ServiceUnavailableError("the admin resources are not configured")
-    return resources
-
-
-ResourcesDep = Annotated[AdminResources, Depends(get_resources)]

@@ -43,7 +43,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from finops_admin_plugin.app import create_app
-    from finops_admin_plugin.server import serve
+    from finops_admin_plugin.http.server import serve
     from finops_admin_plugin.settings import get_settings
 
     settings = get_settings()

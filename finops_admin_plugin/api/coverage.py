@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from finops_admin_plugin.auth import ReaderDep
-from finops_admin_plugin.errors import ServiceUnavailableError
+from finops_admin_plugin.api.deps import ReaderDep, ResourcesDep
+from finops_admin_plugin.http.errors import ServiceUnavailableError
 from finops_admin_plugin.models import CoverageCell, CoverageLoad, CoverageResponse
 from finops_admin_plugin.readmodel import ReadModelUnavailable
-from finops_admin_plugin.resources import ResourcesDep
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.periods import add_months, format_period
 

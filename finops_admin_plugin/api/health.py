@@ -1,31 +1,36 @@
-"""Liveness: answers 200 when the plugin's databases answer, 503 otherwise."""
+"""Liveness: answers 200 when the plugin's databases answer, 503 otherwise.
+
+Behind the database gate like every route (a database known down is a 503 at once), and
+through the read model's pool: a held connection answers `SELECT 1` in well under a
+millisecond, where a fresh connection costs several.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from finops_admin_plugin.errors import error_body
+from finops_admin_plugin.api.deps import ResourcesDep
+from finops_admin_plugin.http.errors import error_body
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: checks the warehouse and Dagster storage")
-def healthz(request: Request) -> Any:
-    settings = request.app.state.settings
+def healthz(request: Request, resources: ResourcesDep) -> Any:
     checks: dict[str, str] = {}
     try:
-        with psycopg.connect(settings.database_url, connect_timeout=3) as conn:
+        with resources.store.connection() as conn:
             conn.execute("SELECT 1")
         checks["database"] = "ok"
     except Exception as exc:  # any failure is "unavailable", reported, never raised
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    instance_check = getattr(request.app.state, "dagster_check", None)
-    if instance_check is not None:
-        checks["dagster"] = instance_check()
+    if resources.dagster_configured:
+        checks["dagster"] = resources.dagster_check()
     if all(v == "ok" for v in checks.values()):
         return {"status": "ok", "checks": checks}
     failed = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")

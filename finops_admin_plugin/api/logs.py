@@ -9,10 +9,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from finops_admin_plugin.api.runs import RunIdDep
-from finops_admin_plugin.auth import AdminDep
+from finops_admin_plugin.api.deps import AdminDep, ResourcesDep, RunIdDep
 from finops_admin_plugin.dagster_reader import LogStorageUnavailable
-from finops_admin_plugin.errors import InputError, NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.http.errors import InputError, NotFoundError, ServiceUnavailableError
 from finops_admin_plugin.logs import (
     LogDownload,
     LogsNotAvailable,
@@ -21,7 +20,7 @@ from finops_admin_plugin.logs import (
     Stream,
     prepare_download,
 )
-from finops_admin_plugin.resources import ResourcesDep
+from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.settings import API_BASE_PATH
 
 __all__ = ["router"]
@@ -63,11 +62,12 @@ async def download_logs(
         raise InputError(str(exc)) from None
     except RunNotFound as exc:
         raise NotFoundError(str(exc)) from None
+    # Messages from the log storage may name server files: shown like a run's errors.
     except LogsNotAvailable as exc:
-        raise NotFoundError(exc.message) from None
+        raise NotFoundError(display_paths(exc.message)) from None
     except LogStorageUnavailable as exc:
         raise ServiceUnavailableError(
-            f"{exc.message}; the logs cannot be read now, try again when the storage answers"
+            display_paths(f"{exc.message}; the logs cannot be read now, try again when the storage answers")
         ) from None
     return StreamingResponse(
         download.chunks(),  # a sync iterator: Starlette reads it in its thread pool

@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus exposition of the batch's state (see `finops_admin_plugin.metrics`).
+"""GET /metrics: Prometheus exposition of the batch's state (the queries: `readmodel.metrics`).
 
 Protected like the rest of the API: Prometheus scrapes it with a static service
 token of role admin (`FINOPS_STATIC_TOKENS`; docs/kubernetes.md shows the
@@ -14,12 +14,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from finops_admin_plugin.auth import AdminDep
+from finops_admin_plugin.api.deps import AdminDep, ResourcesDep
 from finops_admin_plugin.dagster_reader import DagsterReader
-from finops_admin_plugin.errors import ServiceUnavailableError
-from finops_admin_plugin.metrics import render
+from finops_admin_plugin.http.errors import ServiceUnavailableError
 from finops_admin_plugin.readmodel import ReadModelUnavailable
-from finops_admin_plugin.resources import ResourcesDep
+from finops_admin_plugin.readmodel.metrics import render
 
 router = APIRouter(tags=["metrics"])
 

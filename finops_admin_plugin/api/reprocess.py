@@ -17,27 +17,30 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from finops_admin_plugin.auth import AdminDep
-from finops_admin_plugin.errors import NotFoundError, ServiceUnavailableError
-from finops_admin_plugin.models import PageInfo
-from finops_admin_plugin.reprocess.dependencies import (
-    MAX_BODY_BYTES,
+from finops_admin_plugin.api.deps import (
+    AdminDep,
     IdempotencyKeyDep,
     ReprocessCallDep,
     ReprocessQueueDep,
     RequestIdDep,
     SettingsDep,
-    decode_cursor,
-    encode_cursor,
-    rate_limit_of,
-    store_errors,
 )
-from finops_admin_plugin.reprocess.models import (
+from finops_admin_plugin.http.errors import NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.mapping.paths import display_paths
+from finops_admin_plugin.models import (
     DryRunResponse,
+    PageInfo,
     ReprocessBody,
     ReprocessCollectionResponse,
     ReprocessRequestResponse,
     ReprocessState,
+)
+from finops_admin_plugin.reprocess.parsing import (
+    MAX_BODY_BYTES,
+    decode_cursor,
+    encode_cursor,
+    rate_limit_of,
+    store_errors,
 )
 from finops_admin_plugin.reprocess.views import dry_run_response, request_link, request_response
 from finops_admin_plugin.settings import AdminSettings
@@ -69,16 +72,20 @@ def _dry_run(settings: AdminSettings, checked: CheckedRequest) -> ReprocessPrevi
 
         store = landing_store_for(settings.landing_uri, s3_client_factory=lambda: boto3.client("s3"))
     except ValueError as exc:
-        raise ServiceUnavailableError(f"a dry run reads the landing files, and {exc}") from None
+        raise ServiceUnavailableError(
+            display_paths(f"a dry run reads the landing files, and {exc}")
+        ) from None
     try:
         return preview_reprocess(settings.database_url, store, checked.periods, checked.domains)
     except psycopg.OperationalError as exc:
         raise ServiceUnavailableError(
-            f"the warehouse (FINOPS_DATABASE_URL) cannot be reached: {exc}"
+            display_paths(f"the warehouse (FINOPS_DATABASE_URL) cannot be reached: {exc}")
         ) from None
     except (OSError, BotoCoreError, ClientError) as exc:
         raise ServiceUnavailableError(
-            f"the landing store {settings.landing_uri} cannot be read: {type(exc).__name__}: {exc}"
+            display_paths(
+                f"the landing store {settings.landing_uri} cannot be read: {type(exc).__name__}: {exc}"
+            )
         ) from None
 
 

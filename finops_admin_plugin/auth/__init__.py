@@ -1,11 +1,9 @@
 """Who is calling, and what they may do.
 
-Interface used by the routers:
-- `CallerDep`: the authenticated caller (`Caller`: subject entity ref, role, groups, via).
-  Authentication only: a caller with no role passes. Data routes use one of:
-- `ReaderDep`: a caller allowed to read the run list, run detail and coverage
-  (admins; users when FINOPS_USER_ACCESS=read).
-- `AdminDep`: a caller allowed everything (logs, reprocess).
+- `Authenticator` turns an Authorization header into a `Caller` (subject entity ref, role,
+  groups, via); one per app, held by `AdminResources`.
+- `check_reader` / `check_admin`: the access rules as API errors; the route dependencies
+  (`CallerDep`, `ReaderDep`, `AdminDep`) are in `finops_admin_plugin.api.deps`.
 
 Modes (FINOPS_AUTH_MODE): `backstage` (Backstage user tokens, plus service
 tokens from FINOPS_STATIC_TOKENS), `static` (service tokens only), `dev`
@@ -14,25 +12,24 @@ tokens from FINOPS_STATIC_TOKENS), `static` (service tokens only), `dev`
 
 from __future__ import annotations
 
+from finops_admin_plugin.auth.access import bearer_scheme, check_admin, check_reader
+from finops_admin_plugin.auth.announce import announce_auth
 from finops_admin_plugin.auth.authenticator import AuthConfigError, Authenticator
 from finops_admin_plugin.auth.caller import DEV_SUBJECT, Caller, Role, token_fingerprint
-from finops_admin_plugin.auth.dependencies import AdminDep, CallerDep, ReaderDep, get_caller
 from finops_admin_plugin.auth.devmode import DevModeBindError, check_dev_mode_bind, is_loopback_host
-from finops_admin_plugin.auth.install import install_auth
 
 __all__ = [
     "DEV_SUBJECT",
-    "AdminDep",
     "AuthConfigError",
     "Authenticator",
     "Caller",
-    "CallerDep",
     "DevModeBindError",
-    "ReaderDep",
     "Role",
+    "announce_auth",
+    "bearer_scheme",
+    "check_admin",
     "check_dev_mode_bind",
-    "get_caller",
-    "install_auth",
+    "check_reader",
     "is_loopback_host",
     "token_fingerprint",
 ]

@@ -7,7 +7,7 @@ import logging
 from finops_admin_plugin.auth.backstage import BackstageTokenVerifier
 from finops_admin_plugin.auth.caller import DEV_SUBJECT, Caller, token_fingerprint
 from finops_admin_plugin.auth.static_tokens import StaticTokenTable
-from finops_admin_plugin.errors import AuthenticationError
+from finops_admin_plugin.http.errors import AuthenticationError
 from finops_admin_plugin.settings import AdminSettings
 
 log = logging.getLogger(__name__)

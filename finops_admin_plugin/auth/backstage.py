@@ -36,7 +36,7 @@ from jwt.exceptions import (
 from finops_admin_plugin.auth.caller import Caller, token_fingerprint
 from finops_admin_plugin.auth.jwks import JwksCache
 from finops_admin_plugin.auth.roles import role_for_groups
-from finops_admin_plugin.errors import AuthenticationError, ServiceUnavailableError
+from finops_admin_plugin.http.errors import AuthenticationError, ServiceUnavailableError
 from finops_admin_plugin.settings import AdminSettings
 
 log = logging.getLogger(__name__)

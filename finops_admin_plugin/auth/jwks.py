@@ -17,7 +17,7 @@ import httpx
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from finops_admin_plugin.errors import ServiceUnavailableError
+from finops_admin_plugin.http.errors import ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from finops_admin_plugin.errors import shown
+from finops_admin_plugin.http.errors import shown
 from finops_pipeline.contract import DOMAINS, load_step_key
 
 __all__ = [

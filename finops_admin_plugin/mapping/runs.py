@@ -93,7 +93,6 @@ MESSAGE_LIMIT = 300
 _E = DagsterEventType
 _STEP_START = {_E.STEP_START.value, _E.STEP_RESTARTED.value}
 _STEP_END = {_E.STEP_SUCCESS.value, _E.STEP_FAILURE.value}
-_DOMAIN_BY_STEP = {load_step_key(d): d for d in DOMAINS}
 # Every event type `_fold` reads, and nothing else: readers fetch only these, since deserializing
 # the others (logs, inputs, handled outputs, engine events: about half of a run's events) is most
 # of the cost of projecting a run.

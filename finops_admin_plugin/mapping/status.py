@@ -9,7 +9,7 @@ from dagster import DagsterRunStatus
 
 from finops_admin_plugin.models import RunStatus
 
-__all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "map_run_status"]
+__all__ = ["ACTIVE_STATUSES", "map_run_status"]
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,6 @@ _BY_DAGSTER: Final[dict[str, RunStatus]] = {
 }
 
 ACTIVE_STATUSES: Final = frozenset({"QUEUED", "RUNNING"})
-TERMINAL_STATUSES: Final = frozenset({"SUCCESS", "FAILED", "CANCELED"})
 
 _reported_unknown: set[str] = set()
 

@@ -15,7 +15,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from finops_admin_plugin.anomalies import (
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
+from finops_admin_plugin.models import Anomaly, RunDetailResponse
+from finops_admin_plugin.readmodel.anomalies import (
     HISTORY_STATUS,
     SCORED_RUN_STATUSES,
     WINDOW,
@@ -26,8 +28,6 @@ from finops_admin_plugin.anomalies import (
     score_in_order,
     score_run,
 )
-from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
-from finops_admin_plugin.models import Anomaly, RunDetailResponse
 from finops_admin_plugin.readmodel.query import CursorKey, RunFilters, count_and_page_sql, export_sql
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA, ensure_schema
 

@@ -1,10 +1,15 @@
-"""Stored requests and dry-run previews -> API answers (pure: no I/O)."""
+"""Stored requests and dry-run previews -> API answers (pure: no I/O).
+
+Their messages come from the batch's processes and may name server files: they are shown with
+`display_paths`, like a run's errors, so no UI has to shorten paths itself.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from finops_admin_plugin.reprocess.models import (
+from finops_admin_plugin.mapping.paths import display_paths
+from finops_admin_plugin.models.reprocess import (
     DryRunFile,
     DryRunLanding,
     DryRunLoaded,
@@ -40,7 +45,7 @@ def request_response(request: ReprocessRequest) -> ReprocessRequestResponse:
         updated_at=request.updated_at,
         launched_at=request.launched_at,
         run_id=request.run_id,
-        message=request.message,
+        message=display_paths(request.message) if request.message else request.message,
         links=ReprocessLinks(self=request_link(request.request_id), run=run_link),
     )
 
@@ -74,7 +79,7 @@ def _pair(pair: PairPreview) -> DryRunPair:
             rows_rejected=landing.rows_rejected,
             rejected_by_reason=dict(sorted(landing.rejected.items())),
             billed_cost=round(landing.billed_cost, 2),
-            error=landing.error,
+            error=display_paths(landing.error) if landing.error else landing.error,
         ),
     )
 

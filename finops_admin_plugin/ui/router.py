@@ -10,14 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from finops_admin_plugin.security import CONTENT_SECURITY_POLICY
+from finops_admin_plugin.api.deps import SettingsDep
+from finops_admin_plugin.http.security import CONTENT_SECURITY_POLICY
 from finops_admin_plugin.settings import API_BASE_PATH
+from finops_pipeline.contract import DOMAIN_LABELS
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "mount_ui", "router"]
 
@@ -36,12 +38,13 @@ router = APIRouter(tags=["ui"])
 
 
 @router.get("/ui-config", summary="What the built-in UI needs to know (public)")
-def ui_config(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
+def ui_config(settings: SettingsDep) -> dict[str, Any]:
+    # Labels are not expressible in the JSON schema (the domain names are, as an enum).
     return {
         "authMode": settings.auth_mode,
         "dagsterUiUrl": settings.dagster_ui_url.rstrip("/"),
         "apiBasePath": API_BASE_PATH,
+        "domainLabels": dict(DOMAIN_LABELS),
     }
 
 

@@ -17,13 +17,15 @@ previous rows, and the materialized views are not refreshed (the block fails).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, get_args
 
 from finops_pipeline.landing.quality import PeriodQuality
 
-__all__ = ["GATES", "GatePolicy", "check_gates", "describe_rejects"]
+__all__ = ["GATES", "GatePolicy", "QualityGate", "check_gates", "describe_rejects"]
 
-GATES: Final = ("empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file")
+# The one definition of the gate names: the admin API's schema and metrics read it from here.
+QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
+GATES: Final[tuple[QualityGate, ...]] = get_args(QualityGate)
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,11 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm
 from pydantic import ValidationError
 
+from finops_admin_plugin.api.deps import AdminDep, CallerDep, ReaderDep
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.auth import (
-    AdminDep,
     AuthConfigError,
-    CallerDep,
     DevModeBindError,
-    ReaderDep,
     check_dev_mode_bind,
     token_fingerprint,
 )
@@ -554,7 +552,7 @@ def test_dev_mode_on_loopback(host: str, caplog: pytest.LogCaptureFixture) -> No
         r for r in caplog.records if r.levelno == logging.WARNING and "FINOPS_AUTH_MODE=dev" in r.message
     ]
     assert len(warnings) == 1
-    assert app.state.auth_mode == "dev"
+    assert app.state.finops.settings.auth_mode == "dev"
     client = TestClient(app, base_url="http://127.0.0.1")
     who = client.get(f"{API_BASE_PATH}/_probe/admin")  # no credentials at all
     assert who.status_code == 200 and who.json() == {"subject": "user:default/dev", "role": "admin"}

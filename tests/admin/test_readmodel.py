@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from finops_admin_plugin.anomalies import MIN_DURATION_DELTA, score_metric
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, map_run_detail, summary_payload
-from finops_admin_plugin.metrics import render
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
+from finops_admin_plugin.readmodel.anomalies import MIN_DURATION_DELTA, score_metric
+from finops_admin_plugin.readmodel.metrics import render
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
 from tests.history import History

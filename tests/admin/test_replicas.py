@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from finops_admin_plugin.leader import LEADER_LOCK
+from finops_admin_plugin.readmodel.leader import LEADER_LOCK
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS
 from tests.history import History
 from tests.support import create_database, free_port

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from finops_admin_plugin.app import create_app
-from finops_admin_plugin.metrics import DURATION_BUCKETS, GATES
 from finops_admin_plugin.readmodel import reindex
+from finops_admin_plugin.readmodel.metrics import DURATION_BUCKETS, GATES
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.contract import DOMAINS, MATERIALIZED_VIEWS, LoadMeta, domain_of_step
 from tests.history import History

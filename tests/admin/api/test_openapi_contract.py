@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from finops_admin_plugin.app import create_app
-from finops_admin_plugin.openapi_contract import ERROR_NAMES
+from finops_admin_plugin.http.openapi import ERROR_NAMES
 from finops_admin_plugin.settings import AdminSettings
 from tests.support import require
 

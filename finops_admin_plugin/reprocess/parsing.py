@@ -1,33 +1,33 @@
-"""Dependencies of the reprocess endpoints: the store, the parsed body, the headers and ids."""
+"""Parsing of the reprocess endpoints' input (body, Idempotency-Key, request id, cursors) and
+the queue's outcomes as API errors. `api.deps` wraps these as route dependencies."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Header, Path, Request
 from pydantic import ValidationError
 
-from finops_admin_plugin.errors import (
+from finops_admin_plugin.http.errors import (
     ConflictError,
     InputError,
     ServiceUnavailableError,
     TooManyRequestsError,
     shown,
 )
-from finops_admin_plugin.reprocess.models import ReprocessBody
+from finops_admin_plugin.mapping.paths import display_paths
+from finops_admin_plugin.models.reprocess import ReprocessBody
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.reprocess.queue import (
     IdempotencyConflict,
     QueueUnavailable,
     RateLimit,
     RateLimited,
-    ReprocessQueue,
     parse_request_id,
 )
 from finops_pipeline.reprocess.rules import (
@@ -39,14 +39,12 @@ from finops_pipeline.reprocess.rules import (
 
 __all__ = [
     "MAX_BODY_BYTES",
-    "IdempotencyKeyDep",
     "ReprocessCall",
-    "ReprocessCallDep",
-    "ReprocessQueueDep",
-    "RequestIdDep",
-    "SettingsDep",
     "decode_cursor",
     "encode_cursor",
+    "get_idempotency_key",
+    "get_reprocess_call",
+    "get_request_id",
     "rate_limit_of",
     "store_errors",
 ]
@@ -60,34 +58,6 @@ _TYPE_WORDS: Final = {
     "string_type": "a string",
     "bool_type": "true or false",
 }
-_store_lock = threading.Lock()
-
-
-def get_settings_of(request: Request) -> AdminSettings:
-    return request.app.state.settings
-
-
-SettingsDep = Annotated[AdminSettings, Depends(get_settings_of)]
-
-
-def get_reprocess_store(request: Request) -> ReprocessQueue:
-    """One store per app, built on first use (never at import time)."""
-    store = getattr(request.app.state, "reprocess_store", None)
-    if store is None:
-        with _store_lock:
-            store = getattr(request.app.state, "reprocess_store", None)
-            if store is None:
-                settings: AdminSettings = request.app.state.settings
-                if not settings.database_url:
-                    raise ServiceUnavailableError(
-                        "reprocess requests are kept in PostgreSQL: set FINOPS_DATABASE_URL for the admin API"
-                    )
-                store = ReprocessQueue(settings.database_url)
-                request.app.state.reprocess_store = store
-    return store
-
-
-ReprocessQueueDep = Annotated[ReprocessQueue, Depends(get_reprocess_store)]
 
 
 def rate_limit_of(settings: AdminSettings) -> RateLimit:
@@ -106,7 +76,7 @@ def store_errors() -> Iterator[None]:
     except IdempotencyConflict as exc:
         raise ConflictError(str(exc)) from None
     except QueueUnavailable as exc:
-        raise ServiceUnavailableError(f"reprocess requests are unavailable: {exc}") from None
+        raise ServiceUnavailableError(display_paths(f"reprocess requests are unavailable: {exc}")) from None
 
 
 # --- the body -------------------------------------------------------------------------------
@@ -182,9 +152,6 @@ async def get_reprocess_call(request: Request) -> ReprocessCall:
     return ReprocessCall(checked=checked, dry_run=body.dry_run)
 
 
-ReprocessCallDep = Annotated[ReprocessCall, Depends(get_reprocess_call)]
-
-
 def get_idempotency_key(
     idempotency_key: Annotated[
         str | None,
@@ -202,9 +169,6 @@ def get_idempotency_key(
         raise InputError(str(exc)) from None
 
 
-IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
-
-
 def get_request_id(
     request_id: Annotated[str, Path(alias="requestId", description="a request id (UUID)")],
 ) -> str:
@@ -213,9 +177,6 @@ def get_request_id(
         shown = request_id if len(request_id) <= 40 else request_id[:40] + "…"
         raise InputError(f"requestId must be a UUID as returned by POST /runs/reprocess, got {shown!r}")
     return canonical
-
-
-RequestIdDep = Annotated[str, Depends(get_request_id)]
 
 
 # --- list cursors ---------------------------------------------------------------------------

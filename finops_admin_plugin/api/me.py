@@ -5,31 +5,13 @@ The UI uses it to hide actions the caller may not take and to show a banner in d
 
 from __future__ import annotations
 
-from typing import Literal
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Request
-
-from finops_admin_plugin.auth.dependencies import CallerDep
+from finops_admin_plugin.api.deps import CallerDep, SettingsDep
 from finops_admin_plugin.auth.roles import can_administer, can_read
-from finops_admin_plugin.models import ApiModel
+from finops_admin_plugin.models import AccessResponse, CallerResponse
 
 router = APIRouter(tags=["auth"])
-
-
-class AccessResponse(ApiModel):
-    read: bool
-    logs: bool
-    reprocess: bool
-
-
-class CallerResponse(ApiModel):
-    subject: str
-    role: Literal["admin", "user"] | None
-    groups: list[str]
-    via: Literal["backstage", "static", "dev"]
-    auth_mode: Literal["backstage", "static", "dev"]
-    dev_mode: bool
-    access: AccessResponse
 
 
 @router.get(
@@ -38,8 +20,7 @@ class CallerResponse(ApiModel):
     response_model=CallerResponse,
     response_model_by_alias=True,
 )
-def me(request: Request, caller: CallerDep) -> CallerResponse:
-    settings = request.app.state.settings
+def me(caller: CallerDep, settings: SettingsDep) -> CallerResponse:
     admin = can_administer(caller)
     return CallerResponse(
         subject=caller.subject,

@@ -1,7 +1,7 @@
-"""Response models of the admin API (camelCase JSON, documented in the OpenAPI schema).
+"""Run models: the list item, the detail (periods, blocks, quality, aggregates, logs), the page.
 
 The mapping (`finops_admin_plugin.mapping`) builds these from Dagster records;
-the read model stores their JSON; the routers return them. Links depend on
+the read model stores their JSON; the routes return them. Links depend on
 the deployment (Dagster UI URL, log template), so the mapping leaves them
 `None` and the API fills them in when it answers.
 """
@@ -11,30 +11,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
+
+from finops_admin_plugin.models.common import (
+    ApiModel,
+    BlockStatus,
+    DomainName,
+    GateName,
+    PageInfo,
+    Period,
+    QualityGate,
+    RunStatus,
+    Trigger,
+)
 
 __all__ = [
     "Aggregates",
     "Anomaly",
-    "ApiModel",
+    "AnomalyMetric",
     "BlockError",
     "BlockLinks",
     "BlockPeriod",
     "BlockResponse",
-    "BlockStatus",
     "BlockVolumes",
-    "CoverageCell",
-    "CoverageLoad",
-    "CoverageResponse",
     "ErrorSummary",
     "LoadQuality",
     "LogExcerpt",
     "LogsSection",
     "MvRefreshResponse",
-    "PageInfo",
     "PeriodResponse",
-    "QualityGate",
+    "PeriodRole",
     "QualityRejected",
     "QualitySample",
     "QualityWarning",
@@ -42,21 +48,11 @@ __all__ = [
     "RunDetailResponse",
     "RunLinks",
     "RunResponse",
-    "RunStatus",
     "RunVolumes",
-    "Trigger",
 ]
 
-RunStatus = Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN"]
-BlockStatus = Literal["NOT_SELECTED", "PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED"]
-Trigger = Literal["CRON", "MANUAL"]
-QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
 PeriodRole = Literal["CURRENT", "PREVIOUS", "OTHER"]
 AnomalyMetric = Literal["durationSeconds", "relevesInserted", "billedCost"]
-
-
-class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 class RunVolumes(ApiModel):
@@ -110,7 +106,7 @@ class _RunFields(ApiModel):
         default=None, description="set when launched by a reprocess request"
     )
     reason: str | None = Field(default=None, description="the reason given with a manual launch or reprocess")
-    domains: list[str] = Field(description="selected domains, in canonical order")
+    domains: list[DomainName] = Field(description="selected domains, in canonical order")
     domain_statuses: dict[str, BlockStatus] = Field(description="block status of every domain")
     created_time: datetime
     start_time: datetime | None = None
@@ -125,12 +121,12 @@ class _RunFields(ApiModel):
 class RunResponse(_RunFields):
     """A run in the list."""
 
-    periods: list[str] = Field(description="months processed, newest first")
+    periods: list[Period] = Field(description="months processed, newest first")
     links: RunLinks | None = None
 
 
 class PeriodResponse(ApiModel):
-    period: str
+    period: Period
     role: PeriodRole
 
 
@@ -146,13 +142,13 @@ class BlockVolumes(ApiModel):
 class BlockPeriod(ApiModel):
     """What one month of a domain loaded, or the quality gate that kept its previous rows."""
 
-    period: str
+    period: Period
     rows_read: int | None = None
     releves_inserted: int | None = None
     releves_deleted: int | None = None
     releves_rejected: int | None = None
     billed_cost: float | None = None
-    gate: str | None = Field(default=None, description="set when a quality gate failed this month")
+    gate: GateName | None = Field(default=None, description="set when a quality gate failed this month")
 
 
 class BlockError(ApiModel):
@@ -192,7 +188,7 @@ class QualityWarning(ApiModel):
 class LoadQuality(ApiModel):
     """What a domain's load of one period saw."""
 
-    period: str
+    period: Period
     focus_versions: list[str] = Field(default_factory=list)
     files: int = 0
     rows_read: int | None = None
@@ -207,7 +203,7 @@ class LoadQuality(ApiModel):
 
 
 class BlockResponse(ApiModel):
-    domain: str
+    domain: DomainName
     label: str
     status: BlockStatus
     step_key: str
@@ -261,36 +257,7 @@ class RunDetailResponse(_RunFields):
     logs: LogsSection | None = None
 
 
-class PageInfo(ApiModel):
-    next_cursor: str | None = None
-
-
 class RunCollectionResponse(ApiModel):
     items: list[RunResponse]
     page_info: PageInfo
     total_items: int
-
-
-class CoverageLoad(ApiModel):
-    run_id: str
-    time: datetime
-    releves_inserted: int | None = None
-    rows_read: int | None = None
-
-
-class CoverageCell(ApiModel):
-    period: str
-    domain: str
-    last_load: CoverageLoad | None = None
-    age_seconds: float | None = None
-    stale: bool = Field(
-        description="never loaded, or CURRENT/PREVIOUS month (still recomputed daily) whose last "
-        "load is older than the staleness threshold"
-    )
-
-
-class CoverageResponse(ApiModel):
-    periods: list[str]
-    domains: list[str]
-    stale_after_seconds: float
-    items: list[CoverageCell]

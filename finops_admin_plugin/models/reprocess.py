@@ -1,4 +1,4 @@
-"""Bodies and answers of the reprocess endpoints (camelCase JSON)."""
+"""Reprocess: the request body, the filed request, its page, and the dry run's impact."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from finops_admin_plugin.models import ApiModel, PageInfo
+from finops_admin_plugin.models.common import ApiModel, DomainName, PageInfo, Period
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.reprocess.queue import State
 from finops_pipeline.reprocess.rules import MAX_PERIODS, REASON_MAX, REASON_MIN
@@ -49,16 +49,20 @@ class ReprocessBody(BaseModel):
         },
     )
 
-    periods: list[str] = Field(
+    periods: list[Period] = Field(
         min_length=1,
         max_length=100,
         description=f"months to reload, YYYY-MM, none in the future; at most {MAX_PERIODS} distinct",
     )
-    domains: list[str] | None = Field(
+    domains: list[DomainName] | None = Field(
         default=None, max_length=16, description=f"any of {', '.join(DOMAINS)}; omitted means all four"
     )
+    # The raw text may carry surrounding blanks (up to 4x the bound); the schema publishes the
+    # bounds `check_request` applies once it is trimmed.
     reason: str = Field(
-        max_length=4 * REASON_MAX, description=f"why; {REASON_MIN} to {REASON_MAX} characters once trimmed"
+        max_length=4 * REASON_MAX,
+        description=f"why; {REASON_MIN} to {REASON_MAX} characters once trimmed",
+        json_schema_extra={"minLength": REASON_MIN, "maxLength": REASON_MAX},
     )
     dry_run: bool = Field(default=False, description="answer the impact without filing anything")
 
@@ -71,8 +75,8 @@ class ReprocessLinks(ApiModel):
 class ReprocessRequestResponse(ApiModel):
     request_id: str
     state: ReprocessState
-    periods: list[str]
-    domains: list[str]
+    periods: list[Period]
+    domains: list[DomainName]
     reason: str
     requested_by: str = Field(description="entity ref of the caller who filed it")
     created_at: datetime
@@ -119,8 +123,8 @@ class DryRunLanding(ApiModel):
 
 
 class DryRunPair(ApiModel):
-    period: str
-    domain: str
+    period: Period
+    domain: DomainName
     outcome: Literal["REPLACE", "FAIL"] = Field(
         description="REPLACE: its rows would be deleted and the landing rows loaded; FAIL: it keeps its rows"
     )
@@ -139,8 +143,8 @@ class DryRunTotals(ApiModel):
 
 class DryRunResponse(ApiModel):
     dry_run: Literal[True] = True
-    periods: list[str]
-    domains: list[str]
+    periods: list[Period]
+    domains: list[DomainName]
     reason: str
     pairs: list[DryRunPair]
     materialized_views: list[str] = Field(

@@ -1,31 +1,19 @@
-"""Wiring of auth into an app: checks that refuse a broken or unsafe configuration, and state."""
+"""The auth setup, said once at start: loud in dev mode, where nothing is protected."""
 
 from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
-
 from finops_admin_plugin.auth.authenticator import Authenticator
 from finops_admin_plugin.auth.caller import DEV_SUBJECT
-from finops_admin_plugin.auth.devmode import check_dev_mode_bind
 from finops_admin_plugin.settings import AdminSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["install_auth"]
+__all__ = ["announce_auth"]
 
 
-def install_auth(app: FastAPI, settings: AdminSettings) -> Authenticator:
-    """Validate the auth settings and put the authenticator on `app.state`.
-
-    Raises AuthConfigError (missing FINOPS_BACKSTAGE_URL / FINOPS_STATIC_TOKENS) or
-    DevModeBindError (dev mode on a non-loopback address), so a broken setup never serves.
-    """
-    check_dev_mode_bind(settings)
-    authenticator = Authenticator(settings)
-    app.state.authenticator = authenticator
-    app.state.auth_mode = settings.auth_mode
+def announce_auth(settings: AdminSettings, authenticator: Authenticator) -> None:
     if settings.auth_mode == "dev":
         # Loud on purpose, at every start: nothing here is protected.
         log.warning(
@@ -43,4 +31,3 @@ def install_auth(app: FastAPI, settings: AdminSettings) -> Authenticator:
             settings.user_access,
             len(authenticator.static_tokens),
         )
-    return authenticator

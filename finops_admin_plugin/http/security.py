@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from finops_admin_plugin.errors import error_body
-from finops_admin_plugin.server import RequestLimits
+from finops_admin_plugin.http.errors import error_body
+from finops_admin_plugin.http.server import RequestLimits
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 
 __all__ = ["CONTENT_SECURITY_POLICY", "DevModeGuard", "SecurityHeaders", "install_security"]

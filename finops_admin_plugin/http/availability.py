@@ -18,17 +18,27 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from finops_admin_plugin.errors import error_body
+from finops_admin_plugin.http.errors import error_body
 from finops_admin_plugin.settings import API_BASE_PATH
 
-__all__ = ["DatabaseGate", "DatabaseGateMiddleware", "install_availability"]
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+__all__ = [
+    "DAGSTER_STORAGE",
+    "READ_MODEL",
+    "DatabaseGate",
+    "DatabaseGateMiddleware",
+    "database_gate",
+    "install_availability",
+]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +147,25 @@ class DatabaseGate:
             return None
         needed = {DAGSTER_STORAGE} if _DAGSTER_ONLY.match(path) else None
         return next((t.name for t in self._targets if t.down and (needed is None or t.name in needed)), None)
+
+
+def database_gate(
+    read_model_url: str, dagster_instance: Callable[[], DagsterInstance | None]
+) -> DatabaseGate:
+    """The gate on the read model's database and Dagster's run storage.
+
+    `dagster_instance` is called at each probe (the instance is opened lazily); None means
+    DAGSTER_HOME is not set, and the routes that need it say so themselves.
+    """
+
+    def dagster_url() -> str | None:
+        instance = dagster_instance()
+        if instance is None:
+            return None
+        url = getattr(instance.run_storage, "postgres_url", None)
+        return str(url) if url else None
+
+    return DatabaseGate({READ_MODEL: lambda: read_model_url or None, DAGSTER_STORAGE: dagster_url})
 
 
 class DatabaseGateMiddleware:

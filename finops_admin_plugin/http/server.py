@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from finops_admin_plugin.errors import error_body
+from finops_admin_plugin.http.errors import error_body
 
 __all__ = [
     "MAX_HEADERS",
