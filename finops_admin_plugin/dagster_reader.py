@@ -46,11 +46,10 @@ from finops_admin_plugin.mapping.captures import Capture, captures_from_entries
 from finops_admin_plugin.mapping.runs import MAPPED_EVENT_TYPES
 from finops_pipeline.contract import JOB_NAME
 
-__all__ = ["CHUNK_BYTES", "DagsterReader", "LogStorageUnavailable", "RunEvents"]
+__all__ = ["CHUNK_BYTES", "EVENT_PAGE", "DagsterReader", "DagsterUnavailable", "RunEvents"]
 
 log = logging.getLogger(__name__)
 
-_EVENT_PAGE = 5000
 # What dagster-webserver uses by default: a held connection per storage, 15 s per statement.
 STATEMENT_TIMEOUT_MS = 15_000
 POOL_RECYCLE_SECONDS = 3600
@@ -58,13 +57,18 @@ POOL_MAX_OVERFLOW = 10
 
 
 CHUNK_BYTES: Final = 1024 * 1024
+# Events per storage call: every read pages the same way, so a long run's log is never held whole.
 EVENT_PAGE: Final = 1000
 _TAIL_BLOCK: Final = 64 * 1024
 _TAIL_MAX_BYTES: Final = 1024 * 1024
 
 
-class LogStorageUnavailable(Exception):
-    """Dagster's storage or the compute log storage failed: the caller should answer 503."""
+class DagsterUnavailable(Exception):
+    """Dagster's run or event storage, or the compute log storage, failed: the caller answers 503.
+
+    The one error every read raises; the message names the storage and the error's kind, never
+    the driver's text (the server log has it).
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -108,7 +112,7 @@ def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
         enum = typing.get_type_hints(type(manager).get_log_data_for_type)["io_type"]
         return enum.STDOUT if stream == "stdout" else enum.STDERR
     except Exception as exc:
-        raise LogStorageUnavailable(
+        raise DagsterUnavailable(
             f"the compute log manager {type(manager).__name__} does not read logs by stream: {_describe(exc)}"
         ) from exc
 
@@ -164,24 +168,36 @@ class DagsterReader:
 
     def run_record(self, run_id: str) -> RunRecord | None:
         """Any job's run (the caller decides what a non-FinOps run means)."""
-        return self.instance.get_run_record_by_id(run_id)
+        try:
+            return self.instance.get_run_record_by_id(run_id)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise DagsterUnavailable(f"Dagster's run storage does not answer ({_describe(exc)})") from exc
+
+    def _records(self, run_id: str, of_type: set[DagsterEventType] | None) -> Iterator[EventLogRecord]:
+        """The run's event records in order, `EVENT_PAGE` per storage call: the one pager."""
+        cursor: str | None = None
+        while True:
+            try:
+                page = self.instance.get_records_for_run(
+                    run_id, cursor=cursor, of_type=of_type, limit=EVENT_PAGE
+                )
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                raise DagsterUnavailable(
+                    f"Dagster's event storage does not answer ({_describe(exc)})"
+                ) from exc
+            yield from page.records
+            if not page.has_more or not page.records:
+                return
+            cursor = page.cursor
 
     def events(self, run_id: str) -> RunEvents:
         """The run's events of the types the mapping reads; `last_id` versions that projection."""
         entries: list[EventLogEntry] = []
-        cursor: str | None = None
         last_id = 0
-        while True:
-            page = self.instance.get_records_for_run(
-                run_id, cursor=cursor, of_type=set(MAPPED_EVENT_TYPES), limit=_EVENT_PAGE
-            )
-            records: Sequence[EventLogRecord] = page.records
-            entries.extend(r.event_log_entry for r in records)
-            if records:
-                last_id = max(last_id, records[-1].storage_id)
-            if not page.has_more or not records:
-                return RunEvents(entries, last_id)
-            cursor = page.cursor
+        for record in self._records(run_id, set(MAPPED_EVENT_TYPES)):
+            entries.append(record.event_log_entry)
+            last_id = max(last_id, record.storage_id)
+        return RunEvents(entries, last_id)
 
     def last_event_id(self, run_id: str) -> int:
         """Storage id of the run's newest mapped event (0 when none): cheap change detection.
@@ -220,31 +236,12 @@ class DagsterReader:
 
     # --- Dagster's run and event storage ---------------------------------------------------------
 
-    def run(self, run_id: str) -> DagsterRun | None:
-        try:
-            return self.instance.get_run_by_id(run_id)
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise LogStorageUnavailable(f"Dagster's run storage does not answer ({_describe(exc)})") from exc
-
     def iter_events(
         self, run_id: str, *, of_type: set[DagsterEventType] | None = None
     ) -> Iterator[EventLogEntry]:
         """The run's events in order, a page at a time (a long run's log is never held whole)."""
-        cursor: str | None = None
-        while True:
-            try:
-                page = self.instance.get_records_for_run(
-                    run_id, cursor=cursor, of_type=of_type, limit=EVENT_PAGE
-                )
-            except sqlalchemy.exc.SQLAlchemyError as exc:
-                raise LogStorageUnavailable(
-                    f"Dagster's event storage does not answer ({_describe(exc)})"
-                ) from exc
-            for record in page.records:
-                yield record.event_log_entry
-            if not page.has_more or not page.records:
-                return
-            cursor = page.cursor
+        for record in self._records(run_id, of_type):
+            yield record.event_log_entry
 
     def captures(self, run_id: str) -> list[Capture]:
         return captures_from_entries(self.iter_events(run_id, of_type={DagsterEventType.LOGS_CAPTURED}))
@@ -257,9 +254,7 @@ class DagsterReader:
             try:
                 keys = _plan_order(self.instance.get_execution_plan_snapshot(snapshot_id).steps)
             except sqlalchemy.exc.SQLAlchemyError as exc:
-                raise LogStorageUnavailable(
-                    f"Dagster's run storage does not answer ({_describe(exc)})"
-                ) from exc
+                raise DagsterUnavailable(f"Dagster's run storage does not answer ({_describe(exc)})") from exc
             except Exception:  # an unreadable snapshot degrades to the steps seen in events
                 log.warning("execution plan snapshot %s of run %s unreadable", snapshot_id, run.run_id)
         if not keys:
@@ -289,7 +284,7 @@ class DagsterReader:
         except Exception as exc:
             if fetching:
                 self._drop_local_copy(manager, log_key)
-            raise LogStorageUnavailable(
+            raise DagsterUnavailable(
                 f"the compute log storage failed reading the {stream} of {capture.title} "
                 f"(file key {capture.file_key}): {_describe(exc)}"
             ) from exc

@@ -15,12 +15,12 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, get_args
 
-import sqlalchemy.exc
 from dagster import RunRecord
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
 from finops_admin_plugin.auth import Caller, bearer_scheme, check_admin, check_reader
+from finops_admin_plugin.dagster_reader import DagsterUnavailable
 from finops_admin_plugin.http.errors import InputError, NotFoundError, ServiceUnavailableError, shown
 from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.models import RunDetailResponse, RunStatus
@@ -239,8 +239,8 @@ def get_run_id(resources: ResourcesDep, run_id: _RunIdPath) -> str:
         pass  # Dagster can still say
     try:
         _finops_record(resources, run_id)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
+    except DagsterUnavailable as exc:
+        raise ServiceUnavailableError(exc.message) from None
     return run_id
 
 
@@ -260,8 +260,8 @@ def get_run(resources: ResourcesDep, run_id: _RunIdPath) -> RunDetailResponse:
     try:
         record = _finops_record(resources, run_id)
         detail = map_run_detail(record, resources.source.events(run_id).entries)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        raise ServiceUnavailableError(f"Dagster storage does not answer: {type(exc).__name__}") from None
+    except DagsterUnavailable as exc:
+        raise ServiceUnavailableError(exc.message) from None
     if stored is None:
         return detail
     # Anomalies are scored by the projector, from history: keep the stored ones.

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from finops_admin_plugin.api.deps import AdminDep, ResourcesDep, RunIdDep
-from finops_admin_plugin.dagster_reader import LogStorageUnavailable
+from finops_admin_plugin.dagster_reader import DagsterUnavailable
 from finops_admin_plugin.http.errors import InputError, NotFoundError, ServiceUnavailableError
 from finops_admin_plugin.logs import (
     LogDownload,
@@ -62,10 +62,10 @@ async def download_logs(
         raise InputError(str(exc)) from None
     except RunNotFound as exc:
         raise NotFoundError(str(exc)) from None
+    except LogsNotAvailable as exc:  # names the API's own event-log address: shown whole
+        raise NotFoundError(exc.message) from None
     # Messages from the log storage may name server files: shown like a run's errors.
-    except LogsNotAvailable as exc:
-        raise NotFoundError(display_paths(exc.message)) from None
-    except LogStorageUnavailable as exc:
+    except DagsterUnavailable as exc:
         raise ServiceUnavailableError(
             display_paths(f"{exc.message}; the logs cannot be read now, try again when the storage answers")
         ) from None

@@ -222,9 +222,11 @@ def _database_errors() -> tuple[type[Exception], ...]:
     import sqlalchemy.exc
     from psycopg_pool import PoolTimeout
 
+    from finops_admin_plugin.dagster_reader import DagsterUnavailable
     from finops_admin_plugin.readmodel import ReadModelUnavailable
 
     errors: list[type[Exception]] = [
+        DagsterUnavailable,
         psycopg.OperationalError,
         PoolTimeout,
         sqlalchemy.exc.OperationalError,

@@ -17,7 +17,7 @@ from typing import Final, Literal
 
 from dagster import DagsterEventType, DagsterRun
 
-from finops_admin_plugin.dagster_reader import CHUNK_BYTES, DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.dagster_reader import CHUNK_BYTES, DagsterReader, DagsterUnavailable
 from finops_admin_plugin.logs.formatting import attachment_preamble, format_event, section_header
 from finops_admin_plugin.logs.selection import LogSelection, attachment_filename, select_logs
 from finops_admin_plugin.mapping.captures import Capture
@@ -124,7 +124,7 @@ class LogDownload:
                     yield data
                 if not last.endswith(b"\n"):
                     yield b"\n"  # the next header starts on its own line
-        except LogStorageUnavailable as exc:
+        except DagsterUnavailable as exc:
             log.error("log download of run %s interrupted: %s", self.run.run_id, exc.message)
             yield f"\n!!!!! download interrupted: {exc.message}\n".encode()
             raise
@@ -143,10 +143,11 @@ def prepare_download(
     events_url: str | None = None,
 ) -> LogDownload:
     """Check everything a download needs; raises RunNotFound, StepNotInRun, LogsNotAvailable
-    (404: never captured or expired) or LogStorageUnavailable (503)."""
-    run = source.run(run_id)
-    if run is None:
+    (404: never captured or expired) or DagsterUnavailable (503)."""
+    record = source.run_record(run_id)
+    if record is None:
         raise RunNotFound(run_id)
+    run = record.dagster_run
     selection = select_logs(step, stream, run_id, source.step_keys(run))
     download = LogDownload(source, run, selection)
     if not selection.io_streams:

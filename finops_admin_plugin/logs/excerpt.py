@@ -14,7 +14,7 @@ from typing import Final
 
 from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry
 
-from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.dagster_reader import DagsterReader, DagsterUnavailable
 from finops_admin_plugin.models import LogExcerpt
 
 __all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failure_message_lines"]
@@ -94,8 +94,8 @@ def _failing_step(source: DagsterReader, run_id: str) -> tuple[str, EventLogEntr
 def build_excerpt(source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES) -> LogExcerpt | None:
     """The failing step and its last lines for a FAILED run; None otherwise (or when none is to blame)."""
     try:
-        run = source.run(run_id)
-        if run is None or run.status != DagsterRunStatus.FAILURE:
+        record = source.run_record(run_id)
+        if record is None or record.dagster_run.status != DagsterRunStatus.FAILURE:
             return None
         found = _failing_step(source, run_id)
         if found is None:
@@ -103,7 +103,7 @@ def build_excerpt(source: DagsterReader, run_id: str, *, max_lines: int = EXCERP
         step_key, failure = found
         message = failure_message_lines(failure)
         captures = [c for c in source.captures(run_id) if step_key in c.step_keys]
-    except LogStorageUnavailable as exc:
+    except DagsterUnavailable as exc:
         log.warning("no log excerpt for run %s: %s", run_id, exc.message)
         return None
     tail: list[str] | None = None
@@ -116,6 +116,6 @@ def build_excerpt(source: DagsterReader, run_id: str, *, max_lines: int = EXCERP
             tail = source.tail(run_id, captures[-1], "stderr", max_lines)
             if tail is None:
                 note = f"(the stderr of {step_key} is no longer in the compute log storage)"
-        except LogStorageUnavailable as exc:
+        except DagsterUnavailable as exc:
             note = f"(the stderr of {step_key} could not be read: {exc.message})"
     return LogExcerpt(step_key=step_key, lines=excerpt_lines(tail, message, note=note, limit=max_lines))

@@ -34,7 +34,7 @@ from dagster import DagsterInstance, DagsterRunStatus, job, op
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
-from finops_admin_plugin.dagster_reader import DagsterReader, LogStorageUnavailable
+from finops_admin_plugin.dagster_reader import DagsterReader, DagsterUnavailable
 from finops_admin_plugin.links import external_link, template_problems
 from finops_admin_plugin.logs import build_excerpt, format_event, prepare_download
 from finops_admin_plugin.mapping.captures import captures_from_entries
@@ -631,7 +631,7 @@ def test_small_reads_reassemble_the_file_and_a_storage_lost_mid_stream_aborts_it
     download = prepare_download(DagsterReader(world.s3_reader), run_id, step="open", stream="stdout")
     download.source = DagsterReader(world.s3_broken)
     received = []
-    with pytest.raises(LogStorageUnavailable):
+    with pytest.raises(DagsterUnavailable):
         for chunk in download.chunks():
             received.append(chunk)
     assert (
