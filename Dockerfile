@@ -16,12 +16,17 @@ RUN groupadd --system --gid 10001 finops \
  && mkdir -p "$DAGSTER_HOME" \
  && chown finops:finops "$DAGSTER_HOME"
 
-# Installed into site-packages, then the sources are removed: the processes import the
-# installed packages only.
+# The dependencies first, from the lock (exact versions, hashes checked: the ones the tests
+# ran), in a layer of their own that a code change does not rebuild; then the project
+# itself without dependencies, into site-packages, and the sources are removed: the
+# processes import the installed packages only. pip check: the lock satisfies pyproject.toml.
+COPY requirements/image.txt /tmp/requirements/image.txt
+RUN pip install --require-hashes --no-deps -r /tmp/requirements/image.txt && rm -rf /tmp/requirements
 COPY pyproject.toml README.md /tmp/src/
 COPY finops_pipeline /tmp/src/finops_pipeline
 COPY finops_admin_plugin /tmp/src/finops_admin_plugin
-RUN pip install /tmp/src && rm -rf /tmp/src
+COPY finops_cli /tmp/src/finops_cli
+RUN pip install --no-deps /tmp/src && pip check && rm -rf /tmp/src
 
 WORKDIR /home/finops
 USER 10001:10001

@@ -1,20 +1,56 @@
 # Two commands do all the set-up: `make dev` runs the whole stack, `make test` runs the tests.
-# Both create .venv and install what they need.
+# Both create .venv and install what they need from the locks in requirements/ (hashed,
+# exact versions), then the project itself without dependencies.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per lock: editing pyproject.toml or a lock reinstalls. STAMP is the full
+# environment (tests, lint, typecheck, bench); DEV_STAMP only what `finops dev` needs.
+STAMP := $(VENV)/.installed-test
+DEV_STAMP := $(VENV)/.installed-dev
+# The lock tool, pinned so that `make lock` writes the same files everywhere.
+UV_VERSION := 0.13.10
+LOCK_FLAGS ?=
 
-.PHONY: dev test lint typecheck bench clean browser promtool plugin-check plugin-test
+.PHONY: dev test lint typecheck bench lock clean browser promtool plugin-check plugin-test
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+
+# pip check: the lock and pyproject.toml agree (a dependency added to pyproject.toml
+# without `make lock` fails here rather than in a test).
+$(STAMP): pyproject.toml requirements/test.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/test.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
-dev: $(STAMP)
+$(DEV_STAMP): pyproject.toml requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
+	touch $(DEV_STAMP)
+
+dev: $(DEV_STAMP)
 	$(BIN)/finops dev
+
+# Regenerates requirements/*.txt from pyproject.toml for Python 3.11+ on every platform.
+# test.txt first; dev.txt and image.txt are constrained by it, so `make dev` and the image
+# run exactly the versions the tests ran. Pins already in the files are kept unless
+# LOCK_FLAGS says otherwise: `make lock LOCK_FLAGS=--upgrade` (everything) or
+# `make lock LOCK_FLAGS='--upgrade-package dagster'`.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' $(LOCK_FLAGS) \
+	  pyproject.toml --extra test --extra lint -o requirements/test.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' $(LOCK_FLAGS) -c requirements/test.txt \
+	  pyproject.toml --extra dev -o requirements/dev.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' $(LOCK_FLAGS) -c requirements/test.txt \
+	  pyproject.toml --extra k8s -o requirements/image.txt
 
 # Headless Chromium (Debian package) for the browser tests of the built-in UI.
 browser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,12 @@ def _s3_client_factory() -> Any:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    # pgserver is an extra: a production install (the image) has no embedded PostgreSQL.
+    if importlib.util.find_spec("pgserver") is None:
+        raise CliError(
+            "the embedded stack needs pgserver, which is not installed: "
+            "pip install 'finops-batch-admin[dev]' (from a checkout: make dev)"
+        )
     from finops_cli.devstack import DevStack
 
     return DevStack(

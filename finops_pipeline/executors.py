@@ -12,6 +12,8 @@ never leaves a run RUNNING forever).
 
 from __future__ import annotations
 
+import importlib.util
+
 from dagster import ExecutorDefinition, JobDefinition, multi_or_in_process_executor
 
 from finops_pipeline.jobs import finops_batch
@@ -25,7 +27,13 @@ MAX_RUNTIME_TAG = "dagster/max_runtime"
 
 def batch_executor(name: ExecutorName) -> ExecutorDefinition:
     if name == "k8s":
-        # Imported here: the Kubernetes client is only needed where the steps run in Jobs.
+        # Imported here: the Kubernetes client is only needed where the steps run in Jobs
+        # (the [k8s] extra; the image has it).
+        if importlib.util.find_spec("dagster_k8s") is None:
+            raise ValueError(
+                "FINOPS_EXECUTOR=k8s needs dagster-k8s, which is not installed: "
+                "pip install 'finops-batch-admin[k8s]', or set FINOPS_EXECUTOR=multiprocess"
+            )
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor

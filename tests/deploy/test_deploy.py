@@ -217,11 +217,16 @@ def test_dockerfile_builds_a_non_root_python_image_of_the_project() -> None:
     copied = [rest.split()[0] for keyword, rest in instructions if keyword == "COPY"]
     for source in copied:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repository"
-    assert {"pyproject.toml", "finops_pipeline", "finops_admin_plugin"} <= set(copied)
-    assert any(keyword == "RUN" and "pip install" in rest for keyword, rest in instructions)
+    # Every package of the project: the admin API's container runs `finops serve` (finops_cli).
+    packages = {"finops_pipeline", "finops_admin_plugin", "finops_cli"}
+    assert {"pyproject.toml", "requirements/image.txt", *packages} <= set(copied)
+    runs = [rest for keyword, rest in instructions if keyword == "RUN"]
+    # The dependencies from the lock, hashes checked; the project itself adds none.
+    assert any("pip install --require-hashes --no-deps -r /tmp/requirements/image.txt" in run for run in runs)
+    assert any("pip install --no-deps /tmp/src" in run for run in runs)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "tests"} <= set(ignored)
-    assert not {"pyproject.toml", "finops_pipeline", "finops_admin_plugin"} & set(ignored)
+    assert not {"pyproject.toml", "requirements", *packages} & set(ignored)
 
 
 def test_dockerfile_code_location_command_names_the_definitions() -> None:
@@ -537,6 +542,14 @@ def test_unknown_executor_is_refused_with_the_choices(pipeline_env: pytest.Monke
     message = str(info.value)
     assert "FINOPS_EXECUTOR" in message and "'celery'" in message
     assert re.search(r"multiprocess.*k8s", message)
+
+
+def test_k8s_executor_without_its_extra_says_what_to_install(pipeline_env: pytest.MonkeyPatch) -> None:
+    # An install without the [k8s] extra: dagster_k8s cannot be imported.
+    pipeline_env.setitem(sys.modules, "dagster_k8s", None)
+    pipeline_env.setenv("FINOPS_EXECUTOR", "k8s")
+    with pytest.raises(ValueError, match=r"pip install 'finops-batch-admin\[k8s\]'"):
+        batch_job()
 
 
 def referenced_secrets(merged_values: dict[str, Any]) -> set[str]:
