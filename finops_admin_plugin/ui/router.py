@@ -1,8 +1,10 @@
 """Serves the UI's static files and the little configuration the page needs.
 
 The page is one `index.html` routed in the browser on `location.pathname`, so the addresses of
-its screens (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`) all answer that file. Every answer of
-the UI carries a strict Content-Security-Policy: the page loads only its own script and style.
+its screens (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`) all answer that file. Its script is a set
+of ES modules (`main.js` imports the others), served as `text/javascript`: a browser refuses a
+module of any other type. Every answer of the UI carries a strict Content-Security-Policy: the
+page loads only its own scripts and style.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.types import Scope
 from finops_admin_plugin.api.deps import SettingsDep
 from finops_admin_plugin.http.security import CONTENT_SECURITY_POLICY
 from finops_admin_plugin.settings import API_BASE_PATH
-from finops_pipeline.contract import DOMAIN_LABELS
+from finops_pipeline.contract import DOMAIN_LABELS, DOMAINS
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_DIR", "mount_ui", "router"]
 
@@ -30,7 +32,7 @@ UI_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
-    # The files change with the package: revalidate instead of serving a stale app.js.
+    # The files change with the package: revalidate instead of serving a stale module.
     "Cache-Control": "no-cache",
 }
 
@@ -44,7 +46,8 @@ def ui_config(settings: SettingsDep) -> dict[str, Any]:
         "authMode": settings.auth_mode,
         "dagsterUiUrl": settings.dagster_ui_url.rstrip("/"),
         "apiBasePath": API_BASE_PATH,
-        "domainLabels": dict(DOMAIN_LABELS),
+        # The page names domains as the API does instead of restating the labels.
+        "domains": [{"domain": domain, "label": DOMAIN_LABELS[domain]} for domain in DOMAINS],
     }
 
 
@@ -52,6 +55,10 @@ class _UiFiles(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Any:
         response = await super().get_response(path, scope)
         response.headers.update(UI_HEADERS)
+        # A module's type must be JavaScript (`nosniff` is on): set it here rather than trust the
+        # host's MIME table, which on some systems maps `.js` to `text/plain`.
+        if path.endswith(".js"):
+            response.headers["Content-Type"] = "text/javascript; charset=utf-8"
         return response
 
 

@@ -96,6 +96,17 @@ def test_run_list_shows_the_runs_with_every_column(ui: Any, ui_world: UiWorld, t
     response = _open(page, f"{ui_world.base_url}/ui/")
     policy = response.headers["content-security-policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy, policy
+    # The page is ES modules: a browser runs one only when it is served as JavaScript.
+    for module in ("main.js", "format.js", "reprocess.js"):
+        served = httpx.get(f"{ui_world.base_url}/ui/{module}", timeout=30)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/javascript")
+        assert served.headers["content-security-policy"] == policy
+    labels = [
+        " ".join(t.split())
+        for t in page.locator("#filters fieldset").nth(1).locator("label").all_inner_texts()
+    ]
+    config = _api(ui_world, "/ui-config")
+    assert labels == [d["label"] for d in config["domains"]] == ["Open", "Private", "Public", "Native"]
     api = _api(ui_world, "/runs", limit=200)
     assert _shown_ids(page) == [item["runId"] for item in api["items"]]
     assert page.locator("#total").inner_text() == f"{api['totalItems']} run(s)"
@@ -431,6 +442,14 @@ def test_reprocess_from_the_list_is_prefilled_with_the_failed_domains(ui: Any, u
     assert all(
         page.is_checked(f"#reprocess-form input[value={d}]") for d in ("open", "private", "public", "native")
     )
+    # A period the API's schema refuses: refused before or by the API, and the dialog says which.
+    page.fill("#reprocess-form input[name=periods]", "2026-13")
+    page.fill("#reprocess-form textarea[name=reason]", "Exports re-issued by the provider")
+    page.click("#dry-run")
+    refusal = page.locator("#reprocess-result .error")
+    refusal.wait_for()
+    assert "2026-13" in refusal.inner_text()
+    assert page.is_disabled("#submit-reprocess")
 
 
 def test_read_only_caller_sees_no_reprocess_or_log_controls(browser: Any, ui_world: UiWorld) -> None:

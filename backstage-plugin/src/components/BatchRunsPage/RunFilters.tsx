@@ -17,7 +17,7 @@ import {
   RunStatus,
   Trigger,
 } from '../../api';
-import { domainLabel } from '../common/format';
+import { domainLabel } from '../common/domains';
 import { compact } from './filters';
 
 const SORT_LABELS: Record<RunSort, string> = {

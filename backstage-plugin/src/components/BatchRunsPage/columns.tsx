@@ -18,7 +18,6 @@ import {
   formatShortTime,
   formatTime,
   shortId,
-  shortenPaths,
 } from '../common/format';
 
 export interface RunColumnsOptions {
@@ -46,9 +45,7 @@ export function runColumns(
         <StatusBadge
           status={run.status}
           tooltip={
-            run.status === 'FAILED'
-              ? shortenPaths(run.errors.message)
-              : undefined
+            run.status === 'FAILED' ? (run.errors.message ?? '') : undefined
           }
         />
       ),
@@ -161,13 +158,13 @@ export function runColumns(
       field: 'errors',
       render: run =>
         run.errors.count ? (
-          <Tooltip title={shortenPaths(run.errors.message)}>
+          <Tooltip title={run.errors.message ?? ''}>
             <Box maxWidth={60}>
               <Typography variant="body2" color="error" fontWeight="bold">
                 {run.errors.count} error{run.errors.count > 1 ? 's' : ''}
               </Typography>
               <Typography variant="caption" noWrap component="div">
-                {shortenPaths(run.errors.message)}
+                {run.errors.message ?? ''}
               </Typography>
             </Box>
           </Tooltip>

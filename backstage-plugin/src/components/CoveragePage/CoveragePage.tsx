@@ -14,13 +14,8 @@ import Box from '@mui/material/Box';
 import Typography from '@mui/material/Typography';
 import { CoverageCell, finopsAdminApiRef } from '../../api';
 import { usePluginPaths } from '../../hooks/useBasePath';
-import {
-  domainLabel,
-  formatAge,
-  formatNumber,
-  formatTime,
-  shortId,
-} from '../common/format';
+import { formatAge, formatNumber, formatTime, shortId } from '../common/format';
+import { domainLabel } from '../common/domains';
 
 type CoverageRow = { period: string; cells: Record<string, CoverageCell> };
 

@@ -12,13 +12,12 @@ import { Block } from '../../api';
 import { AnomalyMark } from '../common/AnomalyMark';
 import { StatusBadge } from '../common/StatusBadge';
 import {
-  domainLabel,
   formatCost,
   formatDuration,
   formatNumber,
   formatTime,
-  shortenPaths,
 } from '../common/format';
+import { domainLabel } from '../common/domains';
 import { QualityTable } from './QualityTable';
 
 /** One domain's part of a run: status, timing, volumes, errors, load quality, its own logs. */
@@ -108,7 +107,7 @@ export function DomainBlockCard(props: {
         )}
         {(block.errors ?? []).map((error, i) => (
           <Alert key={i} severity="error" sx={{ mt: 1 }}>
-            <strong>{error.kind}</strong>: {shortenPaths(error.message)}
+            <strong>{error.kind}</strong>: {error.message}
           </Alert>
         ))}
         {block.quality && block.quality.length > 0 && (
@@ -117,7 +116,7 @@ export function DomainBlockCard(props: {
         {canReadLogs && (
           <Box display="flex" gap={1} mt={1}>
             <Button size="small" onClick={() => onDownloadLogs(block.domain)}>
-              Download {domainLabel(block.domain)} logs
+              Download {block.label ?? domainLabel(block.domain)} logs
             </Button>
             {block.links?.external && (
               <Link

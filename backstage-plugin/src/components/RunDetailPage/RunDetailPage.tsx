@@ -33,7 +33,6 @@ import {
   formatNumber,
   formatTime,
   shortId,
-  shortenPaths,
 } from '../common/format';
 import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
@@ -139,7 +138,7 @@ function RunSummaryCard(props: { run: RunDetail }) {
       <StatusBadge
         status={run.status}
         tooltip={
-          run.status === 'FAILED' ? shortenPaths(run.errors.message) : undefined
+          run.status === 'FAILED' ? (run.errors.message ?? '') : undefined
         }
       />
     ),
@@ -176,7 +175,7 @@ function RunSummaryCard(props: { run: RunDetail }) {
       </Box>
     ),
     errors: run.errors.count
-      ? `${run.errors.count}: ${shortenPaths(run.errors.message)}`
+      ? `${run.errors.count}: ${run.errors.message ?? ''}`
       : 'none',
   };
   if (run.reason) metadata.reason = run.reason;

@@ -1,7 +1,7 @@
 import Chip from '@mui/material/Chip';
 import Tooltip from '@mui/material/Tooltip';
 import { BlockStatus } from '../../api';
-import { domainLabel } from './format';
+import { domainLabel } from './domains';
 
 const COLORS: Record<string, 'default' | 'primary' | 'success' | 'error'> = {
   SUCCESS: 'success',

@@ -1,24 +1,26 @@
-import { shortenPaths } from './format';
+import { anomalyText, firstLine, formatCost, formatDuration } from './format';
 
-describe('shortenPaths', () => {
-  it('keeps the last component of an absolute server path', () => {
+// The full table of cases, shared with the built-in UI's format.js, is
+// tests/admin/test_format_parity.py; these few document the shapes.
+describe('format', () => {
+  it('formats durations, costs and anomalies', () => {
+    expect(formatDuration(59.94)).toBe('59.9 s');
+    expect(formatDuration(3725)).toBe('1 h 2 min');
+    expect(formatCost(1234.5)).toBe('1,234.50');
     expect(
-      shortenPaths(
-        '2026-09: cannot read landing file /srv/finops/landing/native/2026-09/export-000.parquet: bad footer',
-      ),
-    ).toBe(
-      '2026-09: cannot read landing file …/export-000.parquet: bad footer',
-    );
+      anomalyText({
+        metric: 'durationSeconds',
+        scope: 'run',
+        value: 600,
+        baseline: 60,
+        score: 12.34,
+      }),
+    ).toBe('run duration: 10 min 0 s, baseline 1 min 0 s (score 12.3)');
   });
 
-  it('shortens URLs and Windows paths, and leaves relative names alone', () => {
-    expect(shortenPaths('s3://bucket/prefix/open/2026-10/a.csv failed')).toBe(
-      '…/a.csv failed',
-    );
-    expect(shortenPaths('C:\\data\\landing\\x.csv')).toBe('…/x.csv');
-    expect(shortenPaths('native/2026-09 is empty')).toBe(
-      'native/2026-09 is empty',
-    );
-    expect(shortenPaths(null)).toBe('');
+  it('keeps the first line of a message, cut to its length', () => {
+    expect(firstLine('first\nsecond')).toBe('first');
+    expect(firstLine('abcdef', 4)).toBe('abc…');
+    expect(firstLine(null)).toBe('');
   });
 });

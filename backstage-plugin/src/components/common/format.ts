@@ -1,4 +1,9 @@
-/** Display helpers: every time in UTC, durations from seconds, numbers with separators. */
+/**
+ * Display helpers: times in UTC, durations from seconds, numbers in the `en-US` form whatever
+ * the browser's locale. The built-in UI's `finops_admin_plugin/ui/static/format.js` exports the
+ * same functions with the same results (tests/admin/test_format_parity.py runs both over one
+ * table of inputs).
+ */
 
 export function formatTime(iso?: string | null): string {
   if (!iso) return '—';
@@ -49,22 +54,19 @@ export function shortId(runId: string): string {
   return runId.slice(0, 8);
 }
 
-export const DOMAIN_LABELS: Record<string, string> = {
-  open: 'Open',
-  private: 'Private',
-  public: 'Public',
-  native: 'Native',
-};
-
-export function domainLabel(domain: string): string {
-  return DOMAIN_LABELS[domain] ?? domain;
-}
-
-export const METRIC_LABELS: Record<string, string> = {
+const METRIC_LABELS: Record<string, string> = {
   durationSeconds: 'duration',
   relevesInserted: 'relevés inserted',
   billedCost: 'billed cost',
 };
+
+/** The first line of a message, cut to `max` characters: a table cell shows the cause only. */
+export function firstLine(text?: string | null, max = 140): string {
+  const line = String(text || '')
+    .split('\n')[0]
+    .trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
 
 /** One line per anomaly: what, the value, the usual value and the score. */
 export function anomalyText(anomaly: {
@@ -80,17 +82,4 @@ export function anomalyText(anomaly: {
   return `${anomaly.scope} ${metric}: ${format(anomaly.value)}, baseline ${format(
     anomaly.baseline,
   )} (score ${anomaly.score.toFixed(1)})`;
-}
-
-// Absolute server paths and URLs: a message shows their last component only.
-const SERVER_PATH =
-  /(?:\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>]+|(?<![\w.~-])(?:\/[^\s'":,;()<>[\]]+){2,}|\b[A-Za-z]:\\[^\s'"<>]+)/g;
-
-/** An error message without where the server keeps its files: `/srv/x/native/a.parquet` → `…/a.parquet`. */
-export function shortenPaths(text?: string | null): string {
-  if (!text) return '';
-  return text.replace(SERVER_PATH, path => {
-    const parts = path.replace(/[\\/]+$/, '').split(/[\\/]/);
-    return `…/${parts[parts.length - 1]}`;
-  });
 }

@@ -1,0 +1,16 @@
+/**
+ * Domain labels, for places where the API's answer names a domain without its label (run
+ * summaries, coverage, filters). Where the API sends one (a run detail's `blocks[].label`), that
+ * label is shown. The same table as the API's `finops_pipeline.contract.DOMAIN_LABELS`, which it
+ * serves at `GET /ui-config` (`domains`).
+ */
+const DOMAIN_LABELS: Record<string, string> = {
+  open: 'Open',
+  private: 'Private',
+  public: 'Public',
+  native: 'Native',
+};
+
+export function domainLabel(domain: string): string {
+  return DOMAIN_LABELS[domain] ?? domain;
+}
