@@ -26,6 +26,7 @@ from finops_admin_plugin.api.deps import (
     SettingsDep,
 )
 from finops_admin_plugin.http.errors import NotFoundError, ServiceUnavailableError
+from finops_admin_plugin.http.openapi import schema_reference
 from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.models import (
     DryRunResponse,
@@ -105,7 +106,7 @@ def _dry_run(settings: AdminSettings, checked: CheckedRequest) -> ReprocessPrevi
         "requestBody": {
             "required": True,
             "description": f"at most {MAX_BODY_BYTES} bytes",
-            "content": {"application/json": {"schema": ReprocessBody.model_json_schema(by_alias=True)}},
+            "content": {"application/json": {"schema": schema_reference(ReprocessBody)}},
         }
     },
 )

@@ -16,10 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from finops_admin_plugin.settings import API_BASE_PATH
 
-__all__ = ["BACKSTAGE_ERROR_SCHEMA", "ERROR_NAMES", "install_openapi_contract", "operation_errors"]
+__all__ = [
+    "BACKSTAGE_ERROR_SCHEMA",
+    "ERROR_NAMES",
+    "install_openapi_contract",
+    "operation_errors",
+    "schema_reference",
+]
 
 ERROR_NAMES = {
     400: "InputError",
@@ -71,6 +78,18 @@ BACKSTAGE_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+# Models of bodies read by hand (their errors are worded by the route, not by FastAPI), which
+# FastAPI therefore does not put into components.schemas: `schema_reference` registers them.
+_BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def schema_reference(model: type[BaseModel]) -> dict[str, str]:
+    """A `$ref` to `model` in the document's components, where `install_openapi_contract` puts it
+    (a generated client then names the type, and the UIs read its rules from one place)."""
+    _BODY_MODELS[model.__name__] = model
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def operation_errors(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     """The error statuses an operation can answer."""
     key = f"{method.lower()} {path}"
@@ -88,6 +107,10 @@ def operation_errors(method: str, path: str, operation: dict[str, Any]) -> list[
 def _complete(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["BackstageError"] = BACKSTAGE_ERROR_SCHEMA
+    for name, model in _BODY_MODELS.items():
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
     reference = {"$ref": "#/components/schemas/BackstageError"}
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
