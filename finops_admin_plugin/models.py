@@ -56,7 +56,11 @@ AnomalyMetric = Literal["durationSeconds", "relevesInserted", "billedCost"]
 
 
 class ApiModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # A field with a default is always sent: required in the response schema, so generated
+    # clients do not type it optional.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, json_schema_serialization_defaults_required=True
+    )
 
 
 class RunVolumes(ApiModel):
