@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from finops_admin_plugin.app import openapi_document
@@ -26,6 +27,15 @@ ROOT = Path(__file__).resolve().parents[3]
 DOCUMENT = ROOT / "docs" / "openapi.json"
 PLUGIN = ROOT / "backstage-plugin"
 GENERATED_TYPES = PLUGIN / "src" / "api" / "schema.generated.ts"
+# The plugin's tests answer with these recorded bodies; each is what its schema describes.
+FIXTURES = {
+    "runs.json": "RunCollectionResponse",
+    "run-failed.json": "RunDetailResponse",
+    "run-success.json": "RunDetailResponse",
+    "coverage.json": "CoverageResponse",
+    "me-admin.json": "CallerResponse",
+    "dry-run.json": "DryRunResponse",
+}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -102,6 +112,20 @@ def _stale(path: Path) -> str:
 def test_the_committed_document_matches_the_code(document: dict[str, Any]) -> None:
     committed = DOCUMENT.read_text(encoding="utf-8") if DOCUMENT.exists() else ""
     assert committed == _document_text(document), _stale(DOCUMENT)
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES))
+def test_the_plugin_fixtures_are_what_the_api_sends(document: dict[str, Any], fixture: str) -> None:
+    schema = {"$ref": f"#/components/schemas/{FIXTURES[fixture]}", "components": document["components"]}
+    body = json.loads((PLUGIN / "src" / "__fixtures__" / fixture).read_text(encoding="utf-8"))
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path)) or '(body)'}: {error.message}"
+        for error in jsonschema.Draft202012Validator(schema).iter_errors(body)
+    ]
+    assert not errors, (
+        f"backstage-plugin/src/__fixtures__/{fixture} is not a {FIXTURES[fixture]}:\n"
+        + "\n".join(errors[:20])
+    )
 
 
 def _tsc(bin_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
