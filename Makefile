@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 UV_VERSION := 0.13.10
 LOCK_FLAGS ?=
 
-.PHONY: dev test lint typecheck bench lock clean browser promtool plugin-check plugin-test
+.PHONY: dev test lint typecheck bench lock clean browser promtool plugin-check plugin-test contract
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,17 @@ plugin-check:
 # Only the plugin's jest suites (after plugin-check has installed node_modules).
 plugin-test:
 	cd backstage-plugin && CI=true npx backstage-cli package test --ci --watchAll=false
+
+# The HTTP contract, written once in the API's pydantic models: their OpenAPI document
+# (docs/openapi.json) and the plugin's TypeScript types generated from it
+# (backstage-plugin/src/api/schema.generated.ts). Run after changing a model; the contract
+# test fails until both files match the code.
+contract: $(STAMP)
+	$(BIN)/python -c 'import json, pathlib; from finops_admin_plugin.app import openapi_document; \
+	  text = json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"; \
+	  pathlib.Path("docs/openapi.json").write_text(text, encoding="utf-8")'
+	cd backstage-plugin && { [ -d node_modules/openapi-typescript ] || npm ci --no-audit --no-fund --loglevel=error; } \
+	  && node scripts/generate-api-types.mjs ../docs/openapi.json src/api/schema.generated.ts
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -24,7 +24,7 @@ from finops_admin_plugin.ui.router import router as ui_router
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]
 
 
 def create_app(
@@ -76,3 +76,10 @@ def create_app(
     mount_ui(app)
     install_openapi_contract(app)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the API as the code defines it, whatever the environment: neutral
+    settings, no database reached (`make contract` writes it to docs/openapi.json)."""
+    settings = AdminSettings(FINOPS_AUTH_MODE="backstage", FINOPS_BACKSTAGE_URL="http://127.0.0.1:9")
+    return create_app(settings).openapi()

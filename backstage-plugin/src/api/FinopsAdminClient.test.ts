@@ -15,6 +15,7 @@ import {
   errorMessage,
   runQueryParams,
 } from './FinopsAdminClient';
+import type { ReprocessInput } from './types';
 
 describe('FinopsAdminClient', () => {
   registerMswTestHooks(server);
@@ -225,7 +226,7 @@ describe('FinopsAdminClient', () => {
       }),
     );
     const client = testClient();
-    const input = {
+    const input: ReprocessInput = {
       periods: ['2026-09'],
       domains: ['native'],
       reason: 'native export re-issued',

@@ -1,38 +1,132 @@
 /**
  * JSON shapes of the FinOps Batch Admin API (base path `/finops/admin`, reached through the
- * Backstage proxy entry `/finops-admin`). Keys are camelCase, times ISO-8601 UTC strings,
- * durations seconds.
+ * Backstage proxy entry `/finops-admin`), named for the screens. Every shape is the generated
+ * schema of the API (`schema.generated.ts`, from the Python models by `make contract`), so a
+ * change of the API fails the type-check here until the schema is regenerated. Only what the
+ * client itself builds (filters, downloaded files) is written by hand.
  */
+import type { components, paths } from './schema.generated';
+
+type Schemas = components['schemas'];
 
 /** @public */
-export type RunStatus =
-  'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELED' | 'UNKNOWN';
+export type RunSummary = Schemas['RunResponse'];
 
 /** @public */
-export type BlockStatus =
-  'NOT_SELECTED' | 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'SKIPPED';
+export type RunDetail = Schemas['RunDetailResponse'];
 
 /** @public */
-export type Trigger = 'CRON' | 'MANUAL';
+export type RunList = Schemas['RunCollectionResponse'];
 
 /** @public */
-export type PeriodRole = 'CURRENT' | 'PREVIOUS' | 'OTHER';
+export type RunStatus = RunSummary['status'];
 
 /** @public */
-export const DOMAINS = ['open', 'private', 'public', 'native'] as const;
+export type BlockStatus = Block['status'];
 
 /** @public */
-export type Domain = (typeof DOMAINS)[number];
+export type Trigger = RunSummary['trigger'];
 
 /** @public */
-export const RUN_STATUSES: RunStatus[] = [
-  'QUEUED',
-  'RUNNING',
-  'SUCCESS',
-  'FAILED',
-  'CANCELED',
-  'UNKNOWN',
-];
+export type PeriodRole = RunPeriod['role'];
+
+/** @public */
+export type RunPeriod = Schemas['PeriodResponse'];
+
+/** @public */
+export type Anomaly = Schemas['Anomaly'];
+
+/** @public */
+export type RunVolumes = Schemas['RunVolumes'];
+
+/** @public */
+export type ErrorSummary = Schemas['ErrorSummary'];
+
+/** @public */
+export type RunLinks = Schemas['RunLinks'];
+
+/** @public */
+export type PageInfo = Schemas['PageInfo'];
+
+/** @public */
+export type Block = Schemas['BlockResponse'];
+
+/** @public */
+export type BlockVolumes = Schemas['BlockVolumes'];
+
+/** What one month of a domain loaded. @public */
+export type BlockPeriod = Schemas['BlockPeriod'];
+
+/** What a block's load saw for one period. @public */
+export type BlockQuality = Schemas['LoadQuality'];
+
+/** @public */
+export type RejectedSample = Schemas['QualitySample'];
+
+/** @public */
+export type BlockError = Schemas['BlockError'];
+
+/** @public */
+export type MvRefresh = Schemas['MvRefreshResponse'];
+
+/** @public */
+export type Coverage = Schemas['CoverageResponse'];
+
+/** @public */
+export type CoverageCell = Schemas['CoverageCell'];
+
+/** `GET /me`: who the API thinks the caller is and what they may do. @public */
+export type Caller = Schemas['CallerResponse'];
+
+/** @public */
+export type ReprocessRequest = Schemas['ReprocessRequestResponse'];
+
+/** @public */
+export type ReprocessState = ReprocessRequest['state'];
+
+/** @public */
+export type DryRunPair = Schemas['DryRunPair'];
+
+/** @public */
+export type DryRunResult = Schemas['DryRunResponse'];
+
+/** The body of `POST /runs/reprocess`; the client sets `dryRun` itself. @public */
+export type ReprocessInput = Omit<
+  paths['/finops/admin/runs/reprocess']['post']['requestBody']['content']['application/json'],
+  'dryRun'
+>;
+
+/** @public */
+export type Domain = NonNullable<ReprocessInput['domains']>[number];
+
+// A Record names every domain of the schema's enum, so one the API adds fails the type-check.
+const DOMAIN_ORDER: Record<Domain, true> = {
+  open: true,
+  private: true,
+  public: true,
+  native: true,
+};
+
+/** @public The domains in canonical order. */
+export const DOMAINS = Object.keys(DOMAIN_ORDER) as readonly Domain[];
+
+/** @public */
+export function isDomain(value: string): value is Domain {
+  return Object.prototype.hasOwnProperty.call(DOMAIN_ORDER, value);
+}
+
+// A Record names every status, so one the API adds fails the type-check until it is placed.
+const RUN_STATUS_ORDER: Record<RunStatus, true> = {
+  QUEUED: true,
+  RUNNING: true,
+  SUCCESS: true,
+  FAILED: true,
+  CANCELED: true,
+  UNKNOWN: true,
+};
+
+/** Every run status, in the order the filters list them. @public */
+export const RUN_STATUSES = Object.keys(RUN_STATUS_ORDER) as RunStatus[];
 
 /** @public */
 export const RUN_SORTS = [
@@ -44,284 +138,6 @@ export const RUN_SORTS = [
 
 /** @public */
 export type RunSort = (typeof RUN_SORTS)[number];
-
-/** @public */
-export interface Anomaly {
-  metric: 'durationSeconds' | 'relevesInserted' | 'billedCost' | string;
-  /** `run`, or the domain of a block */
-  scope: string;
-  value: number;
-  baseline: number;
-  score: number;
-  method?: 'modified_z' | 'relative' | string;
-}
-
-/** @public */
-export interface RunVolumes {
-  rowsRead?: number;
-  relevesInserted: number;
-  relevesDeleted: number;
-  relevesRejected: number;
-  billedCost?: number;
-  mvsRefreshed: number;
-}
-
-/** @public */
-export interface ErrorSummary {
-  count: number;
-  message?: string | null;
-}
-
-/** @public */
-export interface RunLinks {
-  self: string;
-  logs: string;
-  dagster: string;
-  external?: string | null;
-}
-
-interface RunFields {
-  runId: string;
-  status: RunStatus;
-  dagsterStatus: string;
-  trigger: Trigger;
-  launchedBy?: string | null;
-  reprocessRequestId?: string | null;
-  reason?: string | null;
-  domains: string[];
-  domainStatuses: Record<string, BlockStatus>;
-  createdTime?: string;
-  startTime?: string | null;
-  endTime?: string | null;
-  durationSeconds?: number | null;
-  volumes: RunVolumes;
-  errors: ErrorSummary;
-  anomalies?: Anomaly[];
-  version?: string | null;
-  links?: RunLinks | null;
-}
-
-/** A run in the list. @public */
-export interface RunSummary extends RunFields {
-  /** months processed, newest first */
-  periods: string[];
-}
-
-/** @public */
-export interface PageInfo {
-  nextCursor: string | null;
-}
-
-/** @public */
-export interface RunList {
-  items: RunSummary[];
-  pageInfo: PageInfo;
-  totalItems: number;
-}
-
-/** @public */
-export interface RunPeriod {
-  period: string;
-  role: PeriodRole;
-}
-
-/** @public */
-export interface BlockVolumes {
-  rowsRead?: number | null;
-  relevesInserted?: number | null;
-  relevesDeleted?: number | null;
-  relevesRejected?: number | null;
-  billedCost?: number | null;
-  rejectedByReason?: Record<string, number> | null;
-}
-
-/** What one month of a domain loaded. @public */
-export interface BlockPeriod {
-  period: string;
-  rowsRead?: number | null;
-  relevesInserted?: number | null;
-  relevesDeleted?: number | null;
-  relevesRejected?: number | null;
-  billedCost?: number | null;
-}
-
-/** @public */
-export interface RejectedSample {
-  file: string;
-  line?: number | null;
-  column?: string | null;
-  value?: string | null;
-}
-
-/** What a block's load saw for one period (absent from APIs that do not report it). @public */
-export interface BlockQuality {
-  period: string;
-  focusVersions?: string[];
-  files?: number;
-  rowsRead?: number | null;
-  rowsLoaded?: number | null;
-  rejected?: { reason: string; count: number; samples?: RejectedSample[] }[];
-  warnings?: { rule: string; count: number }[];
-  unassignedCost?: number | null;
-  unassignedRows?: number | null;
-  /** the quality gate that failed the period, or null */
-  gate?: string | null;
-}
-
-/** @public */
-export interface BlockError {
-  message: string;
-  kind: string;
-}
-
-/** @public */
-export interface Block {
-  domain: string;
-  label?: string;
-  status: BlockStatus;
-  stepKey: string;
-  startTime?: string | null;
-  endTime?: string | null;
-  durationSeconds?: number | null;
-  attempts?: number;
-  volumes: BlockVolumes;
-  periods?: BlockPeriod[];
-  errors?: BlockError[];
-  anomalies?: Anomaly[];
-  quality?: BlockQuality[] | null;
-  links?: { logs: string; external?: string | null } | null;
-}
-
-/** @public */
-export interface MvRefresh {
-  name: string;
-  status: string;
-  refreshedAt?: string | null;
-  durationSeconds?: number | null;
-  rowCount?: number | null;
-}
-
-/** @public */
-export interface RunDetail extends RunFields {
-  periods: RunPeriod[];
-  blocks: Block[];
-  aggregates: {
-    relevesInserted: number;
-    relevesDeleted: number;
-    relevesRejected?: number;
-    billedCost?: number;
-    mvs: MvRefresh[];
-  };
-  logs?: {
-    downloadUrl: string;
-    dagsterUrl: string;
-    externalUrl?: string | null;
-    excerpt?: { stepKey: string; lines: string[] } | null;
-  } | null;
-}
-
-/** @public */
-export interface CoverageCell {
-  period: string;
-  domain: string;
-  lastLoad?: {
-    runId: string;
-    time: string;
-    relevesInserted?: number | null;
-    rowsRead?: number | null;
-  } | null;
-  ageSeconds?: number | null;
-  stale: boolean;
-}
-
-/** @public */
-export interface Coverage {
-  periods: string[];
-  domains: string[];
-  staleAfterSeconds: number;
-  items: CoverageCell[];
-}
-
-/** `GET /me`: who the API thinks the caller is and what they may do. @public */
-export interface Caller {
-  subject: string;
-  role: 'admin' | 'user' | null;
-  groups: string[];
-  via: string;
-  authMode: string;
-  devMode: boolean;
-  access: { read: boolean; logs: boolean; reprocess: boolean };
-}
-
-/** @public */
-export type ReprocessState = 'PENDING' | 'LAUNCHED' | 'FAILED' | 'REJECTED';
-
-/** @public */
-export interface ReprocessInput {
-  periods: string[];
-  /** omitted means all four */
-  domains?: string[];
-  reason: string;
-}
-
-/** @public */
-export interface ReprocessRequest {
-  requestId: string;
-  state: ReprocessState;
-  periods: string[];
-  domains: string[];
-  reason: string;
-  requestedBy: string;
-  createdAt: string;
-  updatedAt: string;
-  launchedAt?: string | null;
-  runId?: string | null;
-  message?: string | null;
-  links: { self: string; run?: string | null };
-}
-
-/** @public */
-export interface DryRunPair {
-  period: string;
-  domain: string;
-  outcome: 'REPLACE' | 'FAIL';
-  rowsToDelete: number;
-  rowsToInsert: number;
-  loaded: { rows: number; runs: { runId: string; rows: number }[] };
-  landing: {
-    folder: string;
-    files: {
-      name: string;
-      sizeBytes: number;
-      rowsRead: number;
-      rowsToLoad: number;
-      rowsRejected: number;
-    }[];
-    rowsRead: number;
-    rowsToLoad: number;
-    rowsRejected: number;
-    rejectedByReason: Record<string, number>;
-    billedCost: number;
-    error?: string | null;
-  };
-}
-
-/** @public */
-export interface DryRunResult {
-  dryRun: true;
-  periods: string[];
-  domains: string[];
-  reason: string;
-  pairs: DryRunPair[];
-  materializedViews: string[];
-  totals: {
-    rowsToDelete: number;
-    rowsToInsert: number;
-    rowsRejected: number;
-    failingPairs: number;
-  };
-  message: string;
-}
 
 /** Filters and sort of the run list, named as the API's query parameters. @public */
 export interface RunQuery {

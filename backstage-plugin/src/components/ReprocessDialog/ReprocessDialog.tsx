@@ -24,6 +24,8 @@ import TextField from '@mui/material/TextField';
 import Typography from '@mui/material/Typography';
 import {
   DOMAINS,
+  Domain,
+  isDomain,
   DryRunResult,
   finopsAdminApiRef,
   ReprocessRequest,
@@ -69,9 +71,10 @@ export function ReprocessDialog(props: {
   const paths = usePluginPaths();
   const [periods, setPeriods] = useState<string[]>(props.initialPeriods ?? []);
   const [month, setMonth] = useState('');
-  const [domains, setDomains] = useState<string[]>(
-    props.initialDomains?.length ? props.initialDomains : [...DOMAINS],
-  );
+  const [domains, setDomains] = useState<Domain[]>(() => {
+    const initial = (props.initialDomains ?? []).filter(isDomain);
+    return initial.length ? initial : [...DOMAINS];
+  });
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<Error | undefined>();

@@ -4,7 +4,10 @@
  * label is shown. The same table as the API's `finops_pipeline.contract.DOMAIN_LABELS`, which it
  * serves at `GET /ui-config` (`domains`).
  */
-const DOMAIN_LABELS: Record<string, string> = {
+import type { Domain } from '../../api/types';
+
+// Keyed by the schema's domain enum: a domain the API adds fails the type-check until labelled.
+const DOMAIN_LABELS: Record<Domain, string> = {
   open: 'Open',
   private: 'Private',
   public: 'Public',
@@ -12,5 +15,5 @@ const DOMAIN_LABELS: Record<string, string> = {
 };
 
 export function domainLabel(domain: string): string {
-  return DOMAIN_LABELS[domain] ?? domain;
+  return (DOMAIN_LABELS as Record<string, string>)[domain] ?? domain;
 }
