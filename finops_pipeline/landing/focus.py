@@ -19,7 +19,6 @@ row loads.
 from __future__ import annotations
 
 import csv
-import decimal
 import gzip
 import json
 import re
@@ -49,6 +48,7 @@ from finops_pipeline.landing.focus_columns import (
     map_column_names,
 )
 from finops_pipeline.landing.quality import MAX_SAMPLES, RejectSample
+from finops_pipeline.money import DECIMAL256_DIGITS, decimal_sum, exact_decimal128
 from finops_pipeline.periods import month_bounds
 
 __all__ = [
@@ -56,10 +56,6 @@ __all__ = [
     "FocusFileError",
     "ReadRules",
     "ValidatedBatch",
-    "add_exact",
-    "decimal_sum",
-    "exact_decimal128",
-    "plain_decimal",
     "validate_file",
 ]
 
@@ -84,8 +80,6 @@ _JSON_VAL: Final = rf"(?:{_JSON_STR}|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?
 _JSON_PAIR: Final = rf"\s*{_JSON_STR}\s*:\s*{_JSON_VAL}\s*"
 _FLAT_JSON_RE: Final = rf"^\s*\{{(?:{_JSON_PAIR}(?:,{_JSON_PAIR})*|\s*)\}}\s*$"
 _HAS_ZONE_RE: Final = r"(Z|[+-]\d{2}(:?\d{2})?)$"
-_DECIMAL128_DIGITS: Final = 38
-_DECIMAL256_DIGITS: Final = 76
 _MAX_OFFSET: Final = timedelta(hours=16)  # PostgreSQL refuses larger UTC offsets
 
 
@@ -371,60 +365,6 @@ def _typed(array: pa.Array, kind: str) -> pa.Array:
     return _as_text(array)
 
 
-def plain_decimal(value: Decimal) -> str:
-    """An exact decimal as plain text (no exponent, no trailing zeros): what metadata shows."""
-    return "0" if value == 0 else format(value.normalize(EXACT), "f")
-
-
-# Money is added without rounding: Python's default context keeps only 28 digits.
-EXACT: Final = decimal.Context(prec=4000)
-
-
-def add_exact(*values: Decimal) -> Decimal:
-    total = Decimal(0)
-    for value in values:
-        total = EXACT.add(total, value)
-    return total
-
-
-def exact_decimal128(values: pa.Array) -> pa.Array | None:
-    """Decimal strings as `decimal128(38, s)`, s their widest scale, every value exact; None
-    when one has no such form (over 38 characters: Arrow's parser wraps around past 38
-    digits without a word; an exponent or a space it does not take; too many digits)."""
-    if values.null_count == len(values):
-        return pa.nulls(len(values), pa.decimal128(_DECIMAL128_DIGITS, 0))
-    length = pc.binary_length(values)
-    if (pc.max(length).as_py() or 0) > _DECIMAL128_DIGITS:
-        return None
-    dot = pc.find_substring(values, ".")
-    fraction = pc.if_else(pc.less(dot, 0), 0, pc.subtract(pc.subtract(length, dot), 1))
-    try:  # a safe cast: it fails rather than round or overflow
-        return pc.cast(values, pa.decimal128(_DECIMAL128_DIGITS, pc.max(fraction).as_py() or 0))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
-def decimal_sum(values: pa.Array) -> Decimal:
-    """The exact sum of decimals (typed, or strings): Arrow's decimal256 when it holds them
-    and their sum, else Python's Decimal."""
-    if len(values) == values.null_count:
-        return Decimal(0)
-    if pa.types.is_decimal128(values.type):  # 38 digits, plus what 2^31 rows can add, fit in 76
-        total = pc.sum(pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, values.type.scale))).as_py()
-        return Decimal(0) if total is None else Decimal(total)
-    # Arrow's parser and its sum wrap around silently past the type's 76 digits: Arrow adds
-    # only plain numbers whose sum at scale 38 stays within them; Python adds the others.
-    room = _DECIMAL256_DIGITS - 38 - len(str(len(values)))
-    longest = pc.max(pc.binary_length(values)).as_py() or 0
-    if longest > room or pc.any(pc.match_substring_regex(values, "[eE]")).as_py():
-        return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
-    try:
-        total = pc.sum(pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, 38))).as_py()
-        return Decimal(0) if total is None else Decimal(total)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return add_exact(*(Decimal(v) for v in values.to_pylist() if v is not None))
-
-
 # --- JSON: tags, SkuPriceDetails, extra -----------------------------------------------------------
 
 
@@ -613,7 +553,7 @@ def validate_batch(
                 continue
             if pa.types.is_string(raw[column.name].type) or pa.types.is_large_string(raw[column.name].type):
                 try:
-                    pc.cast(values, pa.decimal256(_DECIMAL256_DIGITS, 38))
+                    pc.cast(values, pa.decimal256(DECIMAL256_DIGITS, 38))
                     continue
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     pass

@@ -34,15 +34,10 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.landing.focus import (
-    COPY_COLUMNS,
-    FocusFileError,
-    ReadRules,
-    add_exact,
-    validate_file,
-)
+from finops_pipeline.landing.focus import COPY_COLUMNS, FocusFileError, ReadRules, validate_file
 from finops_pipeline.landing.quality import PeriodQuality
 from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
+from finops_pipeline.money import add_exact
 from finops_pipeline.warehouse.copy_stream import CopyChunk, CopyEncoder
 from finops_pipeline.warehouse.gates import GatePolicy, check_gates
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
