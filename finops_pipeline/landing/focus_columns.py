@@ -31,13 +31,6 @@ __all__ = [
 Kind = Literal["string", "decimal", "datetime", "json"]
 Level = Literal["mandatory", "conditional", "recommended"]
 
-SQL_TYPES: Final[dict[str, str]] = {
-    "string": "text",
-    "decimal": "numeric",  # no precision or scale cap: costs are stored exactly as written
-    "datetime": "timestamptz",
-    "json": "jsonb",
-}
-
 
 @dataclass(frozen=True)
 class FocusColumn:
