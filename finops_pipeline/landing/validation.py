@@ -38,9 +38,12 @@ from finops_pipeline.landing.sources import OpenedFile
 from finops_pipeline.landing.values import (
     NUMBER_RE,
     TS_TYPE,
+    KeyValues,
     as_text,
     extra_objects,
     has_nul,
+    is_nested,
+    key_value_objects,
     object_json_rows,
     parse_timestamps,
 )
@@ -111,13 +114,18 @@ class _Marks:
 
 @dataclass
 class _Columns:
-    """One batch's FOCUS columns as read (`raw`) and as text, its `extra` columns as text."""
+    """One batch's FOCUS columns as read (`raw`) and as text, its `extra` columns as text.
+
+    A nested Parquet column (struct, map, list) becomes JSON text; a nested Tags or
+    SkuPriceDetails becomes the key-value object FOCUS describes (`key_values`).
+    """
 
     n: int
     present: dict[str, str]  # FOCUS name -> batch column, for the columns the file has
     raw: dict[str, pa.Array]
     text: dict[str, pa.Array]
     extra: list[tuple[str, pa.Array]]
+    key_values: dict[str, KeyValues]  # nested JSON-kind FOCUS columns, read as written
 
     @classmethod
     def of(cls, batch: pa.RecordBatch, source: OpenedFile) -> _Columns:
@@ -127,9 +135,17 @@ class _Columns:
             return batch.column(batch.schema.get_field_index(name))
 
         raw = {c.name: column(present[c.name]) for c in FOCUS_COLUMNS if c.name in present}
-        text = {name: as_text(values) for name, values in raw.items()}
+        key_values = {
+            name: key_value_objects(values)
+            for name, values in raw.items()
+            if name in _JSON_COLUMNS and is_nested(values.type)
+        }
+        text = {
+            name: key_values[name].objects if name in key_values else as_text(values)
+            for name, values in raw.items()
+        }
         extra = [(key, as_text(column(name))) for key, name in source.columns.extra]
-        return cls(batch.num_rows, present, raw, text, extra)
+        return cls(batch.num_rows, present, raw, text, extra, key_values)
 
 
 def validate_batch(
@@ -220,16 +236,18 @@ def _type_decimals(marks: _Marks, columns: _Columns) -> dict[str, pa.Array]:
         if typed is not None:  # Arrow's decimal parser takes only plain numbers: all good
             decimals[column.name] = typed
             continue
-        if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
-            try:
-                pc.cast(values, pa.decimal256(DECIMAL256_DIGITS, 38))
-                continue
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                pass
-            bad = pc.invert(pc.fill_null(pc.match_substring_regex(values, NUMBER_RE), True))
-            marks.mark(bad, _decimal_reason(column.name), column.name, values)
-        elif pa.types.is_floating(raw.type):
+        if pa.types.is_floating(raw.type):
             marks.mark(pc.invert(pc.is_finite(raw)), _decimal_reason(column.name), column.name, values)
+            continue
+        try:
+            pc.cast(values, pa.decimal256(DECIMAL256_DIGITS, 38))
+            continue
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        # Text, or a type no number is written in (a list, a boolean...): each value is a
+        # plain number or the row is rejected, naming its file, line and column.
+        bad = pc.invert(pc.fill_null(pc.match_substring_regex(values, NUMBER_RE), True))
+        marks.mark(bad, _decimal_reason(column.name), column.name, values)
     return decimals
 
 
@@ -319,6 +337,14 @@ class _KeptRows:
         self.stamps = {name: self.rows(values) for name, values in stamps.items()}
         self.decimals = {name: self.rows(values) for name, values in decimals.items()}
         self.extra = [(key, self.rows(values)) for key, values in columns.extra]
+        self.key_values = {
+            name: KeyValues(
+                self.rows(kv.objects),
+                kv.unreadable if self.n == self.total else kv.unreadable[keep.to_numpy(zero_copy_only=False)],
+                None if kv.written is None else self.rows(kv.written),
+            )
+            for name, kv in columns.key_values.items()
+        }
 
     def rows(self, values: pa.Array) -> pa.Array:
         return values if self.n == self.total else pc.filter(values, self.keep)
@@ -375,7 +401,7 @@ def _conformance_warnings(kept: _KeptRows, present: dict[str, str]) -> Counter[s
 
 
 def _check_json_columns(kept: _KeptRows, warnings: Counter[str]) -> dict[str, np.ndarray]:
-    """JSON columns: an object jsonb can hold, or null with the text kept in `extra`.
+    """JSON columns: an object jsonb can hold, or null with the value as written in `extra`.
 
     Returns, per JSON column present, where the row holds a usable object.
     """
@@ -383,6 +409,14 @@ def _check_json_columns(kept: _KeptRows, warnings: Counter[str]) -> dict[str, np
     for name in _JSON_COLUMNS:
         values = kept.text.get(name)
         if values is None:
+            continue
+        nested = kept.key_values.get(name)
+        if nested is not None:  # built by key_value_objects: valid JSON objects where not null
+            if nested.unreadable.any():
+                warnings[f"{name}:not_key_value"] += int(nested.unreadable.sum())
+            if nested.written is not None:
+                kept.extra.append((name, nested.written))
+            json_ok[name] = pc.is_valid(values).to_numpy(zero_copy_only=False)
             continue
         ok = object_json_rows(values)
         bad = ~ok & ~pc.is_null(values).to_numpy(zero_copy_only=False)
