@@ -3,7 +3,7 @@
 CSV columns are all read as strings (`ConvertOptions.column_types`, never inferred
 from a sample), with empty fields and unquoted `NULL` as nulls. Parquet's types are
 taken as they are. Either way the batches' columns are the header's names, a
-duplicated name renamed `Name#2`; FOCUS 1.0 to 1.3 headers are mapped to the 1.2
+duplicated name renamed `Name#2`; FOCUS 1.0 to 1.4 headers are mapped to the 1.2
 column names (`focus_columns`).
 """
 

@@ -76,6 +76,19 @@ def _is_landing_file(name: str) -> bool:
     return base.lower().endswith(LANDING_FILE_SUFFIXES) and not base.startswith((".", "_"))
 
 
+def _nothing_to_load(entries: int, skipped: dict[str, int]) -> str:
+    """Why a month folder that exists has no file to load: what it holds instead."""
+    if skipped:
+        folders = ", ".join(f"{path}/ ({count} file(s))" for path, count in sorted(skipped.items()))
+        return (
+            f"only sub-folders hold FOCUS files, and they are skipped: {folders}; the loader reads "
+            "the files directly in the month folder: move them up"
+        )
+    if entries:
+        return f"the folder holds {entries} entr{'y' if entries == 1 else 'ies'}, none of them a FOCUS file"
+    return "the folder exists but is empty"
+
+
 class LocalLandingStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -95,7 +108,8 @@ class LocalLandingStore:
                 "the loader reads real folders under the root only: copy the files there"
             )
         files = []
-        for p in sorted(folder.iterdir()):
+        entries = sorted(folder.iterdir())
+        for p in entries:
             if not _is_landing_file(p.name):
                 continue
             relative = f"{relative_folder}/{p.name}"
@@ -107,9 +121,15 @@ class LocalLandingStore:
             if p.is_file():
                 files.append(LandingFile(name=str(p), size=p.stat().st_size, relative=relative))
         if not files:
-            raise LandingFolderMissing(
-                domain, period, self.folder_uri(domain, period), "the folder exists but is empty"
-            )
+            skipped = {
+                f"{relative_folder}/{p.name}": count
+                for p in entries
+                if p.is_dir() and not p.is_symlink()
+                for count in [sum(1 for f in p.rglob("*") if _is_landing_file(f.name) and f.is_file())]
+                if count
+            }
+            detail = _nothing_to_load(len(entries), skipped)
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
         return files
 
     @contextmanager
@@ -144,18 +164,27 @@ class S3LandingStore:
     def list_files(self, domain: str, period: str) -> list[LandingFile]:
         prefix = self._folder_key(domain, period)
         files: list[LandingFile] = []
+        entries = 0
+        skipped: dict[str, int] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
+                entries += 1
+                inside = key[len(prefix) :]
+                if "/" in inside and _is_landing_file(key):  # counted to say why nothing loads
+                    folder = (key[len(self.prefix) + 1 :] if self.prefix else key)[: -len(inside)]
+                    folder += inside.split("/", 1)[0]
+                    skipped[folder] = skipped.get(folder, 0) + 1
                 # Only direct children: nested "folders" are not part of the period.
-                if "/" not in key[len(prefix) :] and _is_landing_file(key):
+                if "/" not in inside and _is_landing_file(key):
                     relative = key[len(self.prefix) + 1 :] if self.prefix else key
                     files.append(
                         LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"], relative=relative)
                     )
         if not files:
-            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
+            detail = _nothing_to_load(entries, skipped) if entries else ""
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
         return sorted(files, key=lambda f: f.name)
 
     @contextmanager

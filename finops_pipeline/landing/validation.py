@@ -204,7 +204,11 @@ def _reject_missing_columns(marks: _Marks, columns: _Columns, duplicated: list[s
     everything = np.ones(columns.n, dtype=bool)
     for name in REQUIRED_COLUMNS:
         if name not in columns.present:
-            marks.mark(everything, f"missing_column:{name}", name, None)
+            # FOCUS column IDs are case-sensitive; a header that differs only in case is
+            # named, so the reader sees what to rename.
+            found = [key for key, _ in columns.extra if key.lower() == name.lower()]
+            hint = f" (found {', '.join(repr(key) for key in found)})" if found else ""
+            marks.mark(everything, f"missing_column:{name}{hint}", name, None)
     for name in duplicated:
         marks.mark(everything, f"duplicate_column:{name}", name, None)
 
@@ -384,12 +388,11 @@ def _conformance_warnings(kept: _KeptRows, present: dict[str, str]) -> Counter[s
     charge_class = text.get("ChargeClass")
     if charge_class is not None:
         warnings["ChargeClass:unknown_value"] += count(pc.not_equal(charge_class, "Correction"))
-    pricing_currency = text.get("PricingCurrency")
-    if pricing_currency is not None:
-        known = pa.array(sorted(billing_currencies()))
-        warnings["PricingCurrency:unknown_currency"] += count(
-            pc.invert(pc.is_in(pricing_currency, value_set=known))
-        )
+    # No rule on PricingCurrency's value: FOCUS 1.2 lets it be "the national or virtual
+    # currency denomination" a service was priced in (`columns/pricingcurrency.md`), and
+    # CurrencyFormat asks for an ISO 4217 code only "when the value is presented in national
+    # currency" (`attributes/currency_format.md`): `Token` or `Credits` are as valid as `USD`.
+    # BillingCurrency, which every amount here is in, must be national: checked as a reject.
     charge_start, charge_end = kept.stamps["ChargePeriodStart"], kept.stamps["ChargePeriodEnd"]
     warnings["ChargePeriodEnd:not_after_start"] += count(pc.less_equal(charge_end, charge_start))
     billing_start, billing_end = kept.stamps["BillingPeriodStart"], kept.stamps["BillingPeriodEnd"]
