@@ -63,6 +63,11 @@ class LandingStore(Protocol):
 
     def list_files(self, domain: str, period: str) -> list[LandingFile]: ...
 
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        """Sub-folders of the month folder holding FOCUS files, which are not read: path under
+        the landing root -> how many such files."""
+        ...
+
     def open(self, file: LandingFile) -> Any:  # a context manager yielding a binary file
         ...
 
@@ -121,16 +126,21 @@ class LocalLandingStore:
             if p.is_file():
                 files.append(LandingFile(name=str(p), size=p.stat().st_size, relative=relative))
         if not files:
-            skipped = {
-                f"{relative_folder}/{p.name}": count
-                for p in entries
-                if p.is_dir() and not p.is_symlink()
-                for count in [sum(1 for f in p.rglob("*") if _is_landing_file(f.name) and f.is_file())]
-                if count
-            }
-            detail = _nothing_to_load(len(entries), skipped)
+            detail = _nothing_to_load(len(entries), self.skipped_sub_folders(domain, period))
             raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
         return files
+
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        folder = self.root / domain / period
+        if not folder.is_dir() or folder.is_symlink():
+            return {}
+        skipped = {}
+        for sub in sorted(folder.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                count = sum(1 for f in sub.rglob("*") if _is_landing_file(f.name) and f.is_file())
+                if count:
+                    skipped[f"{domain}/{period}/{sub.name}"] = count
+        return skipped
 
     @contextmanager
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:
@@ -162,6 +172,17 @@ class S3LandingStore:
         return f"s3://{self.bucket}/{self._folder_key(domain, period)}"
 
     def list_files(self, domain: str, period: str) -> list[LandingFile]:
+        files, entries, skipped = self._listing(domain, period)
+        if not files:
+            detail = _nothing_to_load(entries, skipped) if entries else ""
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
+        return sorted(files, key=lambda f: f.name)
+
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        return self._listing(domain, period)[2]
+
+    def _listing(self, domain: str, period: str) -> tuple[list[LandingFile], int, dict[str, int]]:
+        """The month's files, how many objects its prefix holds, and its skipped sub-folders."""
         prefix = self._folder_key(domain, period)
         files: list[LandingFile] = []
         entries = 0
@@ -182,10 +203,7 @@ class S3LandingStore:
                     files.append(
                         LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"], relative=relative)
                     )
-        if not files:
-            detail = _nothing_to_load(entries, skipped) if entries else ""
-            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
-        return sorted(files, key=lambda f: f.name)
+        return files, entries, skipped
 
     @contextmanager
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:

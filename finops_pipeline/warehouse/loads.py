@@ -215,6 +215,9 @@ def load_period(
         raise QualityGateFailed("unreadable_file", f"{exc}; the previous rows are kept", result) from None
     result.files = [f.name for f in files]
     result.quality.files = len(files)
+    # Files in sub-folders are not part of the month: said, with their folder, beside the load.
+    for folder, count in store.skipped_sub_folders(domain, period).items():
+        result.quality.warnings[f"skipped_sub_folder:{folder}/"] += count
     try:
         _load(
             database_url,

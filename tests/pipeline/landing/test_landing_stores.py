@@ -71,6 +71,8 @@ def test_lists_the_data_files_of_a_period_in_name_order_with_their_sizes(landing
     listed = landing_store.store.list_files("open", "2026-10")
 
     assert [f.name.rsplit("/", 1)[-1] for f in listed] == ["a.parquet", "b.csv", "c.csv.gz"]
+    assert landing_store.store.skipped_sub_folders("open", "2026-10") == {"open/2026-10/nested": 1}
+    assert landing_store.store.skipped_sub_folders("private", "2026-10") == {}
     assert [f.size for f in listed] == [
         len(files[f"open/2026-10/{n}"]) for n in ("a.parquet", "b.csv", "c.csv.gz")
     ]

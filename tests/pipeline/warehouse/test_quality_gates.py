@@ -172,6 +172,7 @@ def test_landing_folders_are_read_as_exporters_leave_them(warehouse_url: str, tm
 
     result = load_period(warehouse_url, LocalLandingStore(root), DOMAIN, PERIOD, "run-1")
     assert (result.rows_read, result.inserted) == (300, 300)
+    assert result.quality.warnings[f"skipped_sub_folder:{DOMAIN}/{PERIOD}/nested/"] == 1
     assert sorted(Path(f).name for f in result.files) == [
         "PART-0001.CSV",
         "part-0002.CSV.GZ",
