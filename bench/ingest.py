@@ -48,9 +48,10 @@ from common import workdir
 from psycopg import sql
 
 from finops_pipeline.demo_data import generate_focus_table
-from finops_pipeline.landing.focus import COPY_COLUMNS, add_exact, decimal_sum, validate_file
+from finops_pipeline.landing.focus import COPY_COLUMNS, validate_file
 from finops_pipeline.landing.focus_columns import FOCUS_COLUMNS
 from finops_pipeline.landing.store import LocalLandingStore
+from finops_pipeline.money import add_exact, decimal_sum
 from finops_pipeline.warehouse.copy_stream import CopyEncoder, to_csv_bytes
 from finops_pipeline.warehouse.loads import load_period
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name

@@ -9,7 +9,6 @@ from typing import Final
 # Warehouse objects.
 SCHEMA: Final = "finops"
 RELEVES_TABLE: Final = "finops.releves"
-APPLICATIONS_TABLE: Final = "finops.applications"
 
 # Tag keys (inside FOCUS `Tags`) naming the application a cost record belongs to, in order
 # of preference, compared case-insensitively (FINOPS_APPLICATION_TAG_KEYS overrides them):
@@ -24,7 +23,6 @@ DEFAULT_APPLICATION_TAG_KEYS: Final = (
     "user:project",
 )
 UNASSIGNED_APPLICATION: Final = "unassigned"
-UNASSIGNED_FAMILY: Final = "Unassigned"
 
 # Landing files, matched case-insensitively; everything else in a period folder (hidden
 # files, `_SUCCESS`, manifests, checksums) is skipped.

@@ -12,7 +12,7 @@ with that run key. `test_requests_filed_while_no_daemon_runs_launch_once_each_wh
 runs the real `dagster-daemon` instead.
 
 Two runs never load one (period, domain) at once whoever launched them: that is
-the loader's advisory lock, proven by `tests/pipeline/test_concurrency.py`
+the loader's advisory lock, proven by `tests/pipeline/warehouse/test_concurrency.py`
 (`test_two_loads_of_one_pair_never_interleave`, `..._gives_up_after_its_lock_timeout...`);
 `test_a_reprocess_run_waits_for_the_pair_lock` shows a reprocess run takes that lock too.
 """

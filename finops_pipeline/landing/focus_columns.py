@@ -3,7 +3,7 @@
 One entry per FOCUS 1.2 column (mandatory, conditional and recommended), with
 its FOCUS data type, feature level and whether FOCUS allows nulls, as the
 specification's column pages state them (`FOCUS_Spec` `specification/columns/*.md`,
-tag v1.2). Files of FOCUS 1.0, 1.1, 1.2 and 1.3 are read; their columns are mapped
+tag v1.2). Files of FOCUS 1.0 to 1.4 are read; their columns are mapped
 to the 1.2 names here, and everything else (provider-specific and `x_` columns)
 is carried unparsed in the `extra` jsonb column.
 """
@@ -30,13 +30,6 @@ __all__ = [
 
 Kind = Literal["string", "decimal", "datetime", "json"]
 Level = Literal["mandatory", "conditional", "recommended"]
-
-SQL_TYPES: Final[dict[str, str]] = {
-    "string": "text",
-    "decimal": "numeric",  # no precision or scale cap: costs are stored exactly as written
-    "datetime": "timestamptz",
-    "json": "jsonb",
-}
 
 
 @dataclass(frozen=True)
@@ -155,6 +148,9 @@ SERVICE_CATEGORIES: Final = frozenset(
 # Columns a version introduced (by the specification's "Introduced (version)"), used to tell
 # which FOCUS version wrote a file: the newest version whose columns appear.
 _INTRODUCED: Final[tuple[tuple[str, frozenset[str]], ...]] = (
+    # Cost and Usage columns of FOCUS 1.4 (`TagDetails`, `CommitmentProgramEligibilityDetails`:
+    # "Introduced (version) 1.4"); kept in `extra`, as no 1.2 column holds them.
+    ("1.4", frozenset({"TagDetails", "CommitmentProgramEligibilityDetails"})),
     (
         "1.3",
         frozenset(
@@ -190,7 +186,7 @@ _RENAMED_TO_12: Final = {"ServiceProviderName": "ProviderName"}
 
 
 def detect_version(names: list[str]) -> str:
-    """The FOCUS version a file's header says it was written in: "1.0" to "1.3"."""
+    """The FOCUS version a file's header says it was written in: "1.0" to "1.4"."""
     present = set(names)
     for version, introduced in _INTRODUCED:
         if present & introduced:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any, Final
+
+from finops_pipeline.money import plain_decimal
 
 __all__ = ["MAX_SAMPLES", "PeriodQuality", "RejectSample"]
 
 MAX_SAMPLES: Final = 3  # per reason
 _MAX_VALUE_CHARS: Final = 200
-
-
-def _plain(value: Decimal) -> str:
-    return "0" if value == 0 else format(value.normalize(Context(prec=4000)), "f")
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ class PeriodQuality:
                 for rule, count in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
             # Exact decimal, as a string: money is never a float here.
-            "unassigned_cost": _plain(self.unassigned_cost),
+            "unassigned_cost": plain_decimal(self.unassigned_cost),
             "unassigned_rows": self.unassigned_rows,
             "gate": self.gate,
         }

@@ -63,6 +63,11 @@ class LandingStore(Protocol):
 
     def list_files(self, domain: str, period: str) -> list[LandingFile]: ...
 
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        """Sub-folders of the month folder holding FOCUS files, which are not read: path under
+        the landing root -> how many such files."""
+        ...
+
     def open(self, file: LandingFile) -> Any:  # a context manager yielding a binary file
         ...
 
@@ -74,6 +79,19 @@ class LandingStore(Protocol):
 def _is_landing_file(name: str) -> bool:
     base = name.rsplit("/", 1)[-1]
     return base.lower().endswith(LANDING_FILE_SUFFIXES) and not base.startswith((".", "_"))
+
+
+def _nothing_to_load(entries: int, skipped: dict[str, int]) -> str:
+    """Why a month folder that exists has no file to load: what it holds instead."""
+    if skipped:
+        folders = ", ".join(f"{path}/ ({count} file(s))" for path, count in sorted(skipped.items()))
+        return (
+            f"only sub-folders hold FOCUS files, and they are skipped: {folders}; the loader reads "
+            "the files directly in the month folder: move them up"
+        )
+    if entries:
+        return f"the folder holds {entries} entr{'y' if entries == 1 else 'ies'}, none of them a FOCUS file"
+    return "the folder exists but is empty"
 
 
 class LocalLandingStore:
@@ -95,7 +113,8 @@ class LocalLandingStore:
                 "the loader reads real folders under the root only: copy the files there"
             )
         files = []
-        for p in sorted(folder.iterdir()):
+        entries = sorted(folder.iterdir())
+        for p in entries:
             if not _is_landing_file(p.name):
                 continue
             relative = f"{relative_folder}/{p.name}"
@@ -107,10 +126,21 @@ class LocalLandingStore:
             if p.is_file():
                 files.append(LandingFile(name=str(p), size=p.stat().st_size, relative=relative))
         if not files:
-            raise LandingFolderMissing(
-                domain, period, self.folder_uri(domain, period), "the folder exists but is empty"
-            )
+            detail = _nothing_to_load(len(entries), self.skipped_sub_folders(domain, period))
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
         return files
+
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        folder = self.root / domain / period
+        if not folder.is_dir() or folder.is_symlink():
+            return {}
+        skipped = {}
+        for sub in sorted(folder.iterdir()):
+            if sub.is_dir() and not sub.is_symlink():
+                count = sum(1 for f in sub.rglob("*") if _is_landing_file(f.name) and f.is_file())
+                if count:
+                    skipped[f"{domain}/{period}/{sub.name}"] = count
+        return skipped
 
     @contextmanager
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:
@@ -142,21 +172,38 @@ class S3LandingStore:
         return f"s3://{self.bucket}/{self._folder_key(domain, period)}"
 
     def list_files(self, domain: str, period: str) -> list[LandingFile]:
+        files, entries, skipped = self._listing(domain, period)
+        if not files:
+            detail = _nothing_to_load(entries, skipped) if entries else ""
+            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period), detail)
+        return sorted(files, key=lambda f: f.name)
+
+    def skipped_sub_folders(self, domain: str, period: str) -> dict[str, int]:
+        return self._listing(domain, period)[2]
+
+    def _listing(self, domain: str, period: str) -> tuple[list[LandingFile], int, dict[str, int]]:
+        """The month's files, how many objects its prefix holds, and its skipped sub-folders."""
         prefix = self._folder_key(domain, period)
         files: list[LandingFile] = []
+        entries = 0
+        skipped: dict[str, int] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
+                entries += 1
+                inside = key[len(prefix) :]
+                if "/" in inside and _is_landing_file(key):  # counted to say why nothing loads
+                    folder = (key[len(self.prefix) + 1 :] if self.prefix else key)[: -len(inside)]
+                    folder += inside.split("/", 1)[0]
+                    skipped[folder] = skipped.get(folder, 0) + 1
                 # Only direct children: nested "folders" are not part of the period.
-                if "/" not in key[len(prefix) :] and _is_landing_file(key):
+                if "/" not in inside and _is_landing_file(key):
                     relative = key[len(self.prefix) + 1 :] if self.prefix else key
                     files.append(
                         LandingFile(name=f"s3://{self.bucket}/{key}", size=obj["Size"], relative=relative)
                     )
-        if not files:
-            raise LandingFolderMissing(domain, period, self.folder_uri(domain, period))
-        return sorted(files, key=lambda f: f.name)
+        return files, entries, skipped
 
     @contextmanager
     def open(self, file: LandingFile) -> Iterator[BinaryIO]:

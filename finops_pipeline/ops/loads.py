@@ -25,8 +25,8 @@ from finops_pipeline.contract import (
     LoadMeta,
     load_step_key,
 )
-from finops_pipeline.landing.focus import add_exact, plain_decimal
 from finops_pipeline.liveness import die_with_parent, ensure_run_alive
+from finops_pipeline.money import add_exact, plain_decimal
 from finops_pipeline.resources import LandingResource, WarehouseResource
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 

@@ -34,7 +34,6 @@ from finops_pipeline.migrations import Migration, migrate
 from finops_pipeline.reprocess.rules import CheckedRequest
 
 __all__ = [
-    "FINAL_STATES",
     "STATES",
     "IdempotencyConflict",
     "QueueUnavailable",
@@ -49,7 +48,6 @@ __all__ = [
 
 State = Literal["PENDING", "LAUNCHED", "FAILED", "REJECTED"]
 STATES: Final[tuple[State, ...]] = ("PENDING", "LAUNCHED", "FAILED", "REJECTED")
-FINAL_STATES: Final[tuple[State, ...]] = ("LAUNCHED", "FAILED", "REJECTED")
 
 SCHEMA: Final = "finops_reprocess"
 _FORMER_SCHEMA: Final = "finops_admin"  # where versions before finops_reprocess kept the tables

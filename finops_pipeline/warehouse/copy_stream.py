@@ -29,8 +29,8 @@ from pgpq import ArrowToPostgresBinaryEncoder
 from pgpq.encoders import StringEncoderBuilder
 from pgpq.schema import Jsonb
 
-from finops_pipeline.landing.focus import exact_decimal128
 from finops_pipeline.landing.focus_columns import FOCUS_COLUMNS
+from finops_pipeline.money import exact_decimal128
 
 __all__ = ["CopyChunk", "CopyEncoder", "binary_form", "to_csv_bytes"]
 

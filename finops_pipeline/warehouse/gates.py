@@ -21,7 +21,7 @@ from typing import Final, Literal, get_args
 
 from finops_pipeline.landing.quality import PeriodQuality
 
-__all__ = ["GATES", "GatePolicy", "QualityGate", "check_gates", "describe_rejects"]
+__all__ = ["GATES", "GatePolicy", "QualityGate", "check_gates", "describe_rejects", "percent"]
 
 # The one definition of the gate names: the admin API's schema and metrics read it from here.
 QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
@@ -39,6 +39,18 @@ class GatePolicy:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def percent(fraction: float) -> str:
+    """A share as a percentage that never rounds a part to none or to all: 0.9986 is
+    "99.86%", 0.99999 ">99.99%", 0.00001 "<0.01%"; exact 0 and 1 are "0%" and "100%"."""
+    if fraction <= 0 or fraction >= 1:
+        return f"{max(0.0, min(fraction, 1.0)):.0%}"
+    if fraction < 0.0001:
+        return "<0.01%"
+    if fraction > 0.9999:
+        return ">99.99%"
+    return f"{fraction * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def describe_rejects(quality: PeriodQuality, top: int = 3) -> str:
@@ -76,16 +88,16 @@ def check_gates(quality: PeriodQuality, previous_rows: int, policy: GatePolicy) 
     if ratio > policy.max_rejected_ratio:
         return (
             "rejected_ratio",
-            f"{rejected} of {read} row(s) rejected ({ratio:.2%}, above FINOPS_MAX_REJECTED_RATIO "
-            f"{policy.max_rejected_ratio:.2%}; {describe_rejects(quality)}); {kept}.",
+            f"{rejected} of {read} row(s) rejected ({percent(ratio)}, above FINOPS_MAX_REJECTED_RATIO "
+            f"{percent(policy.max_rejected_ratio)}; {describe_rejects(quality)}); {kept}.",
         )
     if previous_rows and not policy.allow_shrink:
         drop = 1 - loaded / previous_rows
         if drop > policy.max_shrink_ratio:
             return (
                 "shrink",
-                f"the load would replace {previous_rows} row(s) with {loaded} ({drop:.0%} fewer, above "
-                f"FINOPS_MAX_SHRINK_RATIO {policy.max_shrink_ratio:.0%}); {kept}. If the drop is "
+                f"the load would replace {previous_rows} row(s) with {loaded} ({percent(drop)} fewer, "
+                f"above FINOPS_MAX_SHRINK_RATIO {percent(policy.max_shrink_ratio)}); {kept}. If the drop is "
                 "expected, launch again with allow_shrink: true in the plan_batch config.",
             )
     return None

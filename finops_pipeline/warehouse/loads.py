@@ -34,15 +34,10 @@ from typing import Any, Final
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.landing.focus import (
-    COPY_COLUMNS,
-    FocusFileError,
-    ReadRules,
-    add_exact,
-    validate_file,
-)
+from finops_pipeline.landing.focus import COPY_COLUMNS, FocusFileError, ReadRules, validate_file
 from finops_pipeline.landing.quality import PeriodQuality
 from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
+from finops_pipeline.money import add_exact
 from finops_pipeline.warehouse.copy_stream import CopyChunk, CopyEncoder
 from finops_pipeline.warehouse.gates import GatePolicy, check_gates
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
@@ -220,6 +215,9 @@ def load_period(
         raise QualityGateFailed("unreadable_file", f"{exc}; the previous rows are kept", result) from None
     result.files = [f.name for f in files]
     result.quality.files = len(files)
+    # Files in sub-folders are not part of the month: said, with their folder, beside the load.
+    for folder, count in store.skipped_sub_folders(domain, period).items():
+        result.quality.warnings[f"skipped_sub_folder:{folder}/"] += count
     try:
         _load(
             database_url,

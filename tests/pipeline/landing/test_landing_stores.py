@@ -71,6 +71,8 @@ def test_lists_the_data_files_of_a_period_in_name_order_with_their_sizes(landing
     listed = landing_store.store.list_files("open", "2026-10")
 
     assert [f.name.rsplit("/", 1)[-1] for f in listed] == ["a.parquet", "b.csv", "c.csv.gz"]
+    assert landing_store.store.skipped_sub_folders("open", "2026-10") == {"open/2026-10/nested": 1}
+    assert landing_store.store.skipped_sub_folders("private", "2026-10") == {}
     assert [f.size for f in listed] == [
         len(files[f"open/2026-10/{n}"]) for n in ("a.parquet", "b.csv", "c.csv.gz")
     ]
@@ -99,3 +101,16 @@ def test_reads_an_optional_file_or_says_it_is_absent(landing_store: Landing) -> 
     assert landing_store.store.read_optional("reference/applications.csv") == (
         b"application,family\nbilling,Core\n"
     )
+
+
+def test_a_month_whose_files_sit_in_a_sub_folder_names_the_skipped_folder(landing_store: Landing) -> None:
+    landing_store.put("open/2026-10/export-2026-10/part-1.csv", b"BilledCost\n1\n")
+    landing_store.put("open/2026-10/export-2026-10/part-2.parquet", b"PAR1")
+    landing_store.put("open/2026-10/manifest.json", b"{}")
+
+    with pytest.raises(LandingFolderMissing) as missing:
+        landing_store.store.list_files("open", "2026-10")
+
+    message = str(missing.value)
+    assert "open/2026-10/export-2026-10/ (2 file(s))" in message and "skipped" in message
+    assert "empty" not in message

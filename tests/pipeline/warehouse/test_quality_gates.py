@@ -100,7 +100,7 @@ def _broken_exports() -> dict[str, tuple[str, Callable[[Path], None], str]]:
         "semicolon separated": ("all_rejected", semicolons, "malformed_row 400"),
         "duplicated header column": ("all_rejected", duplicated_column, "duplicate_column:BilledCost 400"),
         "missing mandatory column": ("all_rejected", missing_column, "missing_column:BilledCost 400"),
-        "5% rejected": ("rejected_ratio", some_rejected, "20 of 400 row(s) rejected (5.00%"),
+        "5% rejected": ("rejected_ratio", some_rejected, "20 of 400 row(s) rejected (5%"),
         "shrink": ("shrink", shrunk, "replace 400 row(s) with 40"),
         "truncated gzip": ("unreadable_file", truncated_gzip, f"{DOMAIN}/{PERIOD}/export.csv.gz"),
         "symbolic link": ("unreadable_file", symlink, f"{DOMAIN}/{PERIOD}/export.csv is a symbolic link"),
@@ -131,7 +131,7 @@ def test_the_reject_messages_name_figures_reasons_and_the_first_offending_line(
     with pytest.raises(QualityGateFailed) as failed:
         load_period(loaded["url"], loaded["store"], DOMAIN, PERIOD, "run-bad")
     message = str(failed.value)
-    assert "FINOPS_MAX_REJECTED_RATIO 1.00%" in message
+    assert "FINOPS_MAX_REJECTED_RATIO 1%" in message
     assert f"top reasons: invalid_cost 20; first: {DOMAIN}/{PERIOD}/export.csv line 2, column BilledCost" in (
         message
     )
@@ -172,6 +172,7 @@ def test_landing_folders_are_read_as_exporters_leave_them(warehouse_url: str, tm
 
     result = load_period(warehouse_url, LocalLandingStore(root), DOMAIN, PERIOD, "run-1")
     assert (result.rows_read, result.inserted) == (300, 300)
+    assert result.quality.warnings[f"skipped_sub_folder:{DOMAIN}/{PERIOD}/nested/"] == 1
     assert sorted(Path(f).name for f in result.files) == [
         "PART-0001.CSV",
         "part-0002.CSV.GZ",

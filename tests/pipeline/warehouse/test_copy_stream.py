@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from finops_pipeline.landing.focus import EXACT, add_exact, decimal_sum, validate_file
+from finops_pipeline.landing.focus import validate_file
 from finops_pipeline.landing.store import LocalLandingStore
+from finops_pipeline.money import EXACT, add_exact, decimal_sum
 from finops_pipeline.warehouse.copy_stream import CopyEncoder, binary_form
 from finops_pipeline.warehouse.loads import load_period
 from tests.support import query
