@@ -26,9 +26,11 @@ from dagster import RunRecord
 
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import map_run_detail
-from finops_admin_plugin.readmodel.database import Projected, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.readmodel.leader import Leadership
+from finops_admin_plugin.readmodel.pool import ReadModelUnavailable
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
+from finops_admin_plugin.readmodel.store import ReadModel
+from finops_admin_plugin.readmodel.writes import Projected
 
 __all__ = ["CATCH_UP_SECONDS", "LOOKBACK_SECONDS", "Projector"]
 
