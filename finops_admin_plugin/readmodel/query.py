@@ -28,6 +28,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel.schema import SCHEMA
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Page",
     "RunFilters",
     "Sort",
+    "StoredDetail",
     "count_and_page_sql",
     "count_runs",
     "export_rows",
@@ -280,14 +283,34 @@ def export_rows(conn: psycopg.Connection, filters: RunFilters, batch: int) -> It
             yield summary
 
 
-def stored_detail(conn: psycopg.Connection, run_id: str) -> tuple[dict[str, Any], bool] | None:
-    """(stored detail JSON, active) of a run, or None when the read model has not seen it."""
+@dataclass(frozen=True)
+class StoredDetail:
+    """A run's detail as the read model stores it."""
+
+    detail: RunDetailResponse
+    active: bool  # queued or running: the stored detail may be behind Dagster
+    # The failure excerpt of an ended FAILED run (None for the others, or when no step is to blame);
+    # `excerpt_stored` is False for a run projected before excerpts were stored.
+    excerpt: LogExcerpt | None
+    excerpt_stored: bool
+
+
+def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
+    """The stored detail of a run, or None when the read model has not seen it."""
+    # As text, validated once by pydantic's JSON parser: no dicts built only to be validated.
     row = conn.execute(
-        f"SELECT d.detail, r.active FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) "
-        "WHERE r.run_id = %s",
-        (run_id,),
+        f"SELECT d.detail::text, r.active, d.excerpt::text, r.mapping_version >= %s "
+        f"FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) WHERE r.run_id = %s",
+        (MAPPING_VERSION, run_id),
     ).fetchone()
-    return (row[0], bool(row[1])) if row else None
+    if row is None:
+        return None
+    return StoredDetail(
+        detail=RunDetailResponse.model_validate_json(row[0]),
+        active=bool(row[1]),
+        excerpt=LogExcerpt.model_validate_json(row[2]) if row[2] is not None else None,
+        excerpt_stored=bool(row[3]),
+    )
 
 
 def stored_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:

@@ -14,15 +14,15 @@ from typing import Any
 
 import psycopg
 
-from finops_admin_plugin.models import RunDetailResponse
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel import bookkeeping, query, scoring, writes
 from finops_admin_plugin.readmodel.bookkeeping import StoredVersion
 from finops_admin_plugin.readmodel.pool import Pool, ReadModelUnavailable
-from finops_admin_plugin.readmodel.query import CursorKey, Page, RunFilters
+from finops_admin_plugin.readmodel.query import CursorKey, Page, RunFilters, StoredDetail
 from finops_admin_plugin.readmodel.schema import ensure_schema
 from finops_admin_plugin.readmodel.writes import Projected
 
-__all__ = ["Page", "Projected", "ReadModel", "ReadModelUnavailable", "StoredVersion"]
+__all__ = ["Page", "Projected", "ReadModel", "ReadModelUnavailable", "StoredDetail", "StoredVersion"]
 
 
 class ReadModel:
@@ -107,10 +107,13 @@ class ReadModel:
         *,
         dagster_updated: float,
         event_id: int,
+        excerpt: LogExcerpt | None = None,
         score: bool = True,
     ) -> bool:
         """Upsert one run (`writes.save`); True when written."""
-        return writes.save(conn, detail, dagster_updated=dagster_updated, event_id=event_id, score=score)
+        return writes.save(
+            conn, detail, dagster_updated=dagster_updated, event_id=event_id, excerpt=excerpt, score=score
+        )
 
     def insert_new(self, conn: psycopg.Connection, projected: Sequence[Projected]) -> int:
         """COPY runs into an emptied read model (`writes.insert_new`)."""
@@ -131,8 +134,8 @@ class ReadModel:
         with self.connection() as conn:
             yield from query.export_rows(conn, filters, batch)
 
-    def detail(self, run_id: str) -> tuple[dict[str, Any], bool] | None:
-        """(stored detail JSON, active) of a run, or None when the read model has not seen it."""
+    def detail(self, run_id: str) -> StoredDetail | None:
+        """The stored detail of a run, or None when the read model has not seen it."""
         with self.connection() as conn:
             return query.stored_detail(conn, run_id)
 

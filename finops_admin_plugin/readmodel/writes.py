@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
-from finops_admin_plugin.models import RunDetailResponse
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel.anomalies import SCORED_RUN_STATUSES
 from finops_admin_plugin.readmodel.schema import SCHEMA
 from finops_admin_plugin.readmodel.scoring import score_stored_run
@@ -32,6 +32,7 @@ class Projected:
     detail: RunDetailResponse
     dagster_updated: float
     event_id: int
+    excerpt: LogExcerpt | None = None  # of a FAILED run: its failing step and the end of its stderr
 
 
 def save(
@@ -40,6 +41,7 @@ def save(
     *,
     dagster_updated: float,
     event_id: int,
+    excerpt: LogExcerpt | None = None,
     score: bool = True,
 ) -> bool:
     """Upsert one run; an older projection never overwrites a newer one. True when written.
@@ -71,9 +73,9 @@ def save(
         if row is None:
             return False
         conn.execute(
-            f"INSERT INTO {SCHEMA}.run_details (run_id, detail) VALUES (%s, %s) "
-            "ON CONFLICT (run_id) DO UPDATE SET detail = EXCLUDED.detail",
-            (detail.run_id, Jsonb(detail_payload(detail))),
+            f"INSERT INTO {SCHEMA}.run_details (run_id, detail, excerpt) VALUES (%s, %s, %s) "
+            "ON CONFLICT (run_id) DO UPDATE SET detail = EXCLUDED.detail, excerpt = EXCLUDED.excerpt",
+            (detail.run_id, Jsonb(detail_payload(detail)), _excerpt_json(excerpt)),
         )
         for table, columns, rows_of in _RUN_CHILDREN:
             conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE run_id = %s", (detail.run_id,))
@@ -100,9 +102,9 @@ def insert_new(conn: psycopg.Connection, projected: Sequence[Projected]) -> int:
         with cur.copy(f"COPY {SCHEMA}.runs ({_RUN_COLUMNS}) FROM STDIN") as copy:
             for p in projected:
                 copy.write_row(_run_row(p.detail, dagster_updated=p.dagster_updated, event_id=p.event_id))
-        with cur.copy(f"COPY {SCHEMA}.run_details (run_id, detail) FROM STDIN") as copy:
+        with cur.copy(f"COPY {SCHEMA}.run_details (run_id, detail, excerpt) FROM STDIN") as copy:
             for p in projected:
-                copy.write_row((p.detail.run_id, Jsonb(detail_payload(p.detail))))
+                copy.write_row((p.detail.run_id, Jsonb(detail_payload(p.detail)), _excerpt_json(p.excerpt)))
         for table, columns, rows_of in _RUN_CHILDREN:
             with cur.copy(f"COPY {SCHEMA}.{table} ({columns}) FROM STDIN") as copy:
                 for p in projected:
@@ -121,6 +123,10 @@ _BLOCK_COLUMNS = (
 )
 _LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
 _QUALITY_COLUMNS = "run_id, domain, period, loaded_at, rows_read, rows_loaded, rejected, gate"
+
+
+def _excerpt_json(excerpt: LogExcerpt | None) -> Jsonb | None:
+    return Jsonb(excerpt.model_dump(by_alias=True, mode="json")) if excerpt is not None else None
 
 
 def _sort_start(detail: RunDetailResponse) -> datetime:
