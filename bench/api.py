@@ -15,7 +15,7 @@ On one embedded PostgreSQL (pgserver) started here:
 4. in rounds, every endpoint of every size is timed once per round, in random
    order: `GET /finops/admin/runs` (first page, 50 runs), the same filtered by
    domain + period + trigger, `GET /finops/admin/runs/{id}` (ids across the
-   whole history), and Dagster GraphQL `runsOrError` with `stepStats` for the
+   whole history), `GET /finops/admin/healthz`, and Dagster GraphQL `runsOrError` with `stepStats` for the
    same 50-run page, unfiltered and filtered with `RunsFilter.tags` (trigger,
    periods, domains). The run ids of both sides' pages are compared first.
 
@@ -68,9 +68,10 @@ API: Final = "/finops/admin"
 LIST = "GET /runs"
 LIST_FILTERED = "GET /runs?domain&period&trigger"
 DETAIL = "GET /runs/{id}"
+HEALTHZ = "GET /healthz"
 GQL = "GraphQL runsOrError+stepStats"
 GQL_FILTERED = "GraphQL runsOrError+stepStats, tags"
-ENDPOINTS: Final = (LIST, LIST_FILTERED, DETAIL, GQL, GQL_FILTERED)
+ENDPOINTS: Final = (LIST, LIST_FILTERED, DETAIL, HEALTHZ, GQL, GQL_FILTERED)
 # Each API list beside the GraphQL query that answers the same question.
 PAIRS: Final = ((LIST, GQL), (LIST_FILTERED, GQL_FILTERED))
 
@@ -218,6 +219,8 @@ class Target:
         if endpoint == DETAIL:
             ids = self.prepared.history.run_ids
             return self.api.timed_get(f"{API}/runs/{ids[index % len(ids)]}")[0]
+        if endpoint == HEALTHZ:
+            return self.api.timed_get(f"{API}/healthz")[0]
         if endpoint == GQL:
             return self.gql.timed_graphql(self.gql_all)[0]
         return self.gql.timed_graphql(self.gql_filtered)[0]

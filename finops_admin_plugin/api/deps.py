@@ -12,6 +12,7 @@ API error in Backstage's body, never a 500.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, get_args
 
@@ -23,7 +24,7 @@ from finops_admin_plugin.auth import Caller, bearer_scheme, check_admin, check_r
 from finops_admin_plugin.dagster_reader import DagsterUnavailable
 from finops_admin_plugin.http.errors import InputError, NotFoundError, ServiceUnavailableError, shown
 from finops_admin_plugin.mapping.runs import map_run_detail
-from finops_admin_plugin.models import RunDetailResponse, RunStatus
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse, RunStatus
 from finops_admin_plugin.readmodel import SORTS, ReadModelUnavailable, RunFilters
 from finops_admin_plugin.reprocess.parsing import (
     ReprocessCall,
@@ -41,6 +42,7 @@ __all__ = [
     "RUN_STATUSES",
     "AdminDep",
     "CallerDep",
+    "FoundRun",
     "IdempotencyKeyDep",
     "ReaderDep",
     "ReprocessCallDep",
@@ -247,34 +249,47 @@ def get_run_id(resources: ResourcesDep, run_id: _RunIdPath) -> str:
 RunIdDep = Annotated[str, Depends(get_run_id)]
 
 
-def get_run(resources: ResourcesDep, run_id: _RunIdPath) -> RunDetailResponse:
+@dataclass(frozen=True)
+class FoundRun:
+    """A run's detail, and its failure excerpt when the read model stores it (admins only)."""
+
+    detail: RunDetailResponse
+    excerpt: LogExcerpt | None = None
+    excerpt_stored: bool = False  # False: the excerpt, if any, is to be built from Dagster
+
+
+def get_run(resources: ResourcesDep, run_id: _RunIdPath) -> FoundRun:
     """The detail of a FinOps run: stored once it has ended, fresh from Dagster before."""
     _checked_run_id(run_id)
     try:
         found = resources.store.detail(run_id)
     except (ReadModelUnavailable, ServiceUnavailableError):
         found = None  # the detail can still be built from Dagster
-    stored = RunDetailResponse.model_validate(found[0]) if found is not None else None
-    if stored is not None and found is not None and not found[1]:
-        return stored
+    if found is not None and not found.active:
+        return FoundRun(found.detail, found.excerpt, found.excerpt_stored)
     try:
         record = _finops_record(resources, run_id)
         detail = map_run_detail(record, resources.source.events(run_id).entries)
     except DagsterUnavailable as exc:
         raise ServiceUnavailableError(exc.message) from None
-    if stored is None:
-        return detail
+    if found is None:
+        return FoundRun(detail)
     # Anomalies are scored by the projector, from history: keep the stored ones.
+    stored = found.detail
     previous = {b.domain: b.anomalies for b in stored.blocks}
-    return detail.model_copy(
-        update={
-            "anomalies": stored.anomalies,
-            "blocks": [b.model_copy(update={"anomalies": previous.get(b.domain, [])}) for b in detail.blocks],
-        }
+    return FoundRun(
+        detail.model_copy(
+            update={
+                "anomalies": stored.anomalies,
+                "blocks": [
+                    b.model_copy(update={"anomalies": previous.get(b.domain, [])}) for b in detail.blocks
+                ],
+            }
+        )
     )
 
 
-RunDep = Annotated[RunDetailResponse, Depends(get_run)]
+RunDep = Annotated[FoundRun, Depends(get_run)]
 
 # --- reprocess ----------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """GET /runs (list, filters, sorts, cursor pages, CSV export) and GET /runs/{runId} (detail).
 
 The list is served from the read model (one indexed statement per page). A
-detail comes from the read model once the run has ended, and is built fresh
-from Dagster while it is queued or running.
+detail comes from the read model once the run has ended, with the failure
+excerpt the projector stored for a FAILED run, and is built fresh from Dagster
+while it is queued or running.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
-from finops_admin_plugin.api.deps import ReaderDep, ResourcesDep, RunDep, RunFiltersDep
+from finops_admin_plugin.api.deps import FoundRun, ReaderDep, ResourcesDep, RunDep, RunFiltersDep
 from finops_admin_plugin.auth import Caller
 from finops_admin_plugin.auth.roles import can_administer
 from finops_admin_plugin.http.errors import InputError, ServiceUnavailableError, shown
@@ -143,10 +144,11 @@ def list_runs(
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(caller: ReaderDep, resources: ResourcesDep, run: RunDep) -> Response:
+def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) -> Response:
+    run = found.detail
     if not can_administer(caller):
         run = _without_samples(run)
-    detail = with_links(run, resources.links, _log_excerpt(resources, caller, run))
+    detail = with_links(run, resources.links, _log_excerpt(resources, caller, found))
     # Built and checked as a RunDetailResponse already: serialized once here, instead of FastAPI
     # validating it again against `response_model` (about 0.5 ms a detail).
     return Response(detail.model_dump_json(by_alias=True), media_type="application/json")
@@ -170,10 +172,16 @@ def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
     return run.model_copy(update={"blocks": blocks})
 
 
-def _log_excerpt(resources: AdminResources, caller: Caller, run: RunDetailResponse) -> LogExcerpt | None:
-    """A FAILED run's failing step and the end of its stderr; log content, so for admins only."""
+def _log_excerpt(resources: AdminResources, caller: Caller, found: FoundRun) -> LogExcerpt | None:
+    """A FAILED run's failing step and the end of its stderr; log content, so for admins only.
+
+    The read model stores it once the run has ended; built from Dagster otherwise.
+    """
+    run = found.detail
     if run.status != "FAILED" or not can_administer(caller):
         return None
+    if found.excerpt_stored:
+        return found.excerpt
     try:
         source = resources.source
     except ServiceUnavailableError:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
-from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry
+from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry, RunRecord
 
 from finops_admin_plugin.dagster_reader import DagsterReader, DagsterUnavailable
 from finops_admin_plugin.models import LogExcerpt
@@ -91,10 +91,16 @@ def _failing_step(source: DagsterReader, run_id: str) -> tuple[str, EventLogEntr
     return None
 
 
-def build_excerpt(source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES) -> LogExcerpt | None:
-    """The failing step and its last lines for a FAILED run; None otherwise (or when none is to blame)."""
+def build_excerpt(
+    source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES, record: RunRecord | None = None
+) -> LogExcerpt | None:
+    """The failing step and its last lines for a FAILED run; None otherwise (or when none is to blame).
+
+    `record`: the run's record when the caller has just read it (the projector), else read here.
+    """
     try:
-        record = source.run_record(run_id)
+        if record is None:
+            record = source.run_record(run_id)
         if record is None or record.dagster_run.status != DagsterRunStatus.FAILURE:
             return None
         found = _failing_step(source, run_id)

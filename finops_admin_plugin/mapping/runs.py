@@ -85,7 +85,9 @@ log = logging.getLogger(__name__)
 # What `map_run_detail` stores: raise it whenever a change adds, drops or reshapes a field of
 # the stored views. Runs the read model holds from an older version are re-projected in the
 # background, newest first (`Projector.catch_up`); 0 marks runs stored before versions were kept.
-MAPPING_VERSION: Final = 1
+# What the read model stores of a run; raising it re-projects older runs in the background.
+# 2: the failure excerpt of FAILED runs is stored beside their detail.
+MAPPING_VERSION: Final = 2
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 MESSAGE_LIMIT = 300

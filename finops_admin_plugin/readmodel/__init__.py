@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from finops_admin_plugin.dagster_reader import DagsterReader
-from finops_admin_plugin.readmodel.database import Page, ReadModel, ReadModelUnavailable
+from finops_admin_plugin.readmodel.pool import ReadModelUnavailable
 from finops_admin_plugin.readmodel.projector import Projector
-from finops_admin_plugin.readmodel.query import SORTS, CursorError, RunFilters, Sort
+from finops_admin_plugin.readmodel.query import SORTS, CursorError, Page, RunFilters, Sort
+from finops_admin_plugin.readmodel.store import ReadModel
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance

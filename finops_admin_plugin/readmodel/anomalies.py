@@ -28,14 +28,17 @@ from typing import Any, Final
 from finops_admin_plugin.models import Anomaly, AnomalyMetric
 
 __all__ = [
+    "BLOCK_HISTORY",
     "FALLBACK_RATIO",
     "HISTORY_STATUS",
     "METRICS",
     "MIN_DURATION_DELTA",
     "MIN_HISTORY",
+    "RUN_HISTORY",
     "SCORED_RUN_STATUSES",
     "WINDOW",
     "Z_THRESHOLD",
+    "Comparable",
     "MetricHistory",
     "MetricValues",
     "RunScores",
@@ -151,6 +154,46 @@ class ScoredRun:
 
 
 @dataclass(frozen=True)
+class Comparable:
+    """Which earlier runs (or blocks) are the history a value is scored against: the ONE definition.
+
+    History of a run (or of one of its blocks): the last `WINDOW` rows with status
+    `HISTORY_STATUS`, equal `keys`, that started strictly before it. `score_in_order`
+    groups by `key`; the read model selects a single run's history with `history_sql`.
+    """
+
+    table: str  # of the read model, whose columns are named by `keys`
+    keys: tuple[str, ...]
+
+    def key(self, run: ScoredRun, domain: str | None = None) -> tuple[Any, ...]:
+        """The values of `keys` for `run` (or for its block of `domain`)."""
+        fields = {"domains": tuple(run.domains), "period_count": run.period_count, "domain": domain}
+        return tuple(fields[k] for k in self.keys)
+
+    def history_sql(self, schema: str) -> str:
+        """Metrics of the history of one run (or block), most recent first; parameters by `history_params`."""
+        keys = " AND ".join(f"{k} = %({k})s" for k in self.keys)
+        return (
+            f"SELECT duration_seconds, releves_inserted, billed_cost FROM {schema}.{self.table} "
+            f"WHERE status = %(history_status)s AND {keys} AND sort_time < %(before)s "
+            "AND run_id <> %(run_id)s ORDER BY sort_time DESC LIMIT %(window)s"
+        )
+
+    def history_params(self, run: ScoredRun, domain: str | None = None) -> dict[str, Any]:
+        # psycopg sends a list, not a tuple, as a PostgreSQL array.
+        values = (list(v) if isinstance(v, tuple) else v for v in self.key(run, domain))
+        params: dict[str, Any] = dict(zip(self.keys, values, strict=True))
+        params.update(history_status=HISTORY_STATUS, before=run.sort_time, run_id=run.run_id, window=WINDOW)
+        return params
+
+
+# A run is compared with runs of the same domains and number of periods; a block with blocks of the
+# same domain and number of periods (its run's).
+RUN_HISTORY: Final = Comparable("runs", ("domains", "period_count"))
+BLOCK_HISTORY: Final = Comparable("blocks", ("domain", "period_count"))
+
+
+@dataclass(frozen=True)
 class RunScores:
     run_id: str
     run: list[Anomaly]
@@ -183,10 +226,9 @@ def score_run(
 ) -> RunScores:
     """Scores of one finished run, given the metrics of its comparable runs (most recent first).
 
-    Comparable, for the run: the last `WINDOW` successful runs with the same domains and number
-    of periods that started strictly before it; for a block: the last `WINDOW` successful blocks
-    of the same domain and number of periods. Only a successful run gets run-scope scores (a
-    failed run's volumes are partial by nature); blocks are scored when they succeeded.
+    Comparable: `RUN_HISTORY` for the run, `BLOCK_HISTORY` for a block. Only a successful run gets
+    run-scope scores (a failed run's volumes are partial by nature); blocks are scored when they
+    succeeded.
     """
     found = (
         score_scope("run", run.values, _histories(run_history[:WINDOW]))
@@ -203,22 +245,14 @@ def score_run(
     return RunScores(run.run_id, found, blocks)
 
 
-def run_key(run: ScoredRun) -> tuple[tuple[str, ...], int]:
-    return (tuple(run.domains), run.period_count)
-
-
-def block_key(domain: str, run: ScoredRun) -> tuple[str, int]:
-    return (domain, run.period_count)
-
-
 def score_in_order(runs: Sequence[ScoredRun]) -> Iterator[RunScores]:
     """Scores of every finished run, in one pass over `runs` sorted by start time.
 
     The same scores as `score_run` with each run's history read separately: runs starting at
     the same instant are not each other's history.
     """
-    run_history: dict[tuple[tuple[str, ...], int], list[MetricValues]] = {}
-    block_history: dict[tuple[str, int], list[MetricValues]] = {}
+    run_history: dict[tuple[Any, ...], list[MetricValues]] = {}
+    block_history: dict[tuple[Any, ...], list[MetricValues]] = {}
     index = 0
     while index < len(runs):
         end = index
@@ -228,13 +262,15 @@ def score_in_order(runs: Sequence[ScoredRun]) -> Iterator[RunScores]:
         for run in group:
             if run.status not in SCORED_RUN_STATUSES:
                 continue
-            history = run_history.get(run_key(run), [])
-            blocks = {b.domain: block_history.get(block_key(b.domain, run), [])[::-1] for b in run.blocks}
+            history = run_history.get(RUN_HISTORY.key(run), [])
+            blocks = {
+                b.domain: block_history.get(BLOCK_HISTORY.key(run, b.domain), [])[::-1] for b in run.blocks
+            }
             yield score_run(run, history[::-1], blocks)
         for run in group:
             if run.status == HISTORY_STATUS:
-                run_history.setdefault(run_key(run), []).append(run.values)
+                run_history.setdefault(RUN_HISTORY.key(run), []).append(run.values)
             for block in run.blocks:
                 if block.status == HISTORY_STATUS:
-                    block_history.setdefault(block_key(block.domain, run), []).append(block.values)
+                    block_history.setdefault(BLOCK_HISTORY.key(run, block.domain), []).append(block.values)
         index = end

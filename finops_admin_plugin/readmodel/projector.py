@@ -25,10 +25,14 @@ import psycopg
 from dagster import RunRecord
 
 from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import map_run_detail
-from finops_admin_plugin.readmodel.database import Projected, ReadModel, ReadModelUnavailable
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel.leader import Leadership
+from finops_admin_plugin.readmodel.pool import ReadModelUnavailable
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK
+from finops_admin_plugin.readmodel.store import ReadModel
+from finops_admin_plugin.readmodel.writes import Projected
 
 __all__ = ["CATCH_UP_SECONDS", "LOOKBACK_SECONDS", "Projector"]
 
@@ -70,8 +74,16 @@ class Projector:
             detail,
             dagster_updated=record.update_timestamp.timestamp(),
             event_id=events.last_id,
+            excerpt=self._excerpt(record, detail),
             score=score,
         )
+
+    def _excerpt(self, record: RunRecord, detail: RunDetailResponse) -> LogExcerpt | None:
+        """The failure excerpt of an ended FAILED run, stored with its detail: its compute logs no
+        longer change, and reading them (with the event log) on every request cost most of a detail."""
+        if detail.status != "FAILED":
+            return None
+        return build_excerpt(self.source, record.dagster_run.run_id, record=record)
 
     def follow_updates(
         self, conn: psycopg.Connection, *, score: bool = True, lookback: float = LOOKBACK_SECONDS
@@ -200,10 +212,12 @@ class Projector:
         run_id = record.dagster_run.run_id
         try:
             events = self.source.events(run_id)
+            detail = map_run_detail(record, events.entries)
             return Projected(
-                map_run_detail(record, events.entries),
+                detail,
                 dagster_updated=record.update_timestamp.timestamp(),
                 event_id=events.last_id,
+                excerpt=self._excerpt(record, detail),
             )
         except (ReadModelUnavailable, psycopg.OperationalError):
             raise

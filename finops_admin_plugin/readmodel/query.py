@@ -1,4 +1,5 @@
-"""Run-list queries: filters, sorts and opaque keyset cursors over `finops_admin.runs`.
+"""The read model's reads: run-list pages (filters, sorts, opaque keyset cursors over
+`finops_admin.runs`), the CSV export, a run's stored detail and list item, and the latest loads.
 
 A page is ONE statement: the keyset page (index scan on the sort index, `LIMIT
 n+1` to know whether there is a next page) and the total of the same filters.
@@ -18,22 +19,36 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
+from finops_admin_plugin.mapping.runs import MAPPING_VERSION
+from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel.schema import SCHEMA
 
 __all__ = [
     "SORTS",
     "CursorError",
     "CursorKey",
+    "Page",
     "RunFilters",
     "Sort",
+    "StoredDetail",
     "count_and_page_sql",
+    "count_runs",
+    "export_rows",
     "export_sql",
+    "latest_loads",
+    "load_cursor_key",
+    "page",
+    "stored_detail",
+    "stored_summary",
 ]
 
 Sort = Literal["-startTime", "startTime", "-durationSeconds", "durationSeconds"]
@@ -228,3 +243,91 @@ def export_sql(filters: RunFilters) -> tuple[sql.Composed, list[Any]]:
         schema=sql.Identifier(SCHEMA), where=where, order=order
     )
     return query, params
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_after: tuple[Any, str] | None  # (sort value, run id) of the last item when there is more
+    total: int
+
+
+def load_cursor_key(conn: psycopg.Connection) -> CursorKey | None:
+    """The key that signs list cursors, or None before the schema's migrations ran."""
+    row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'cursor_key'").fetchone()
+    return CursorKey(bytes.fromhex(row[0])) if row is not None else None
+
+
+def page(conn: psycopg.Connection, filters: RunFilters, limit: int, after: tuple[Any, str] | None) -> Page:
+    query, params = count_and_page_sql(filters, limit, after)
+    rows = conn.execute(query, params).fetchall()
+    total = int(rows[0][0]) if rows else 0
+    items = [(r[1], r[2], r[3]) for r in rows if r[2] is not None]
+    next_after = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_after = (items[-1][0], items[-1][1])
+    return Page(items=[i[2] for i in items], next_after=next_after, total=total)
+
+
+def export_rows(conn: psycopg.Connection, filters: RunFilters, batch: int) -> Iterator[dict[str, Any]]:
+    """Every run matching `filters`, in order, streamed with a server-side cursor."""
+    query, params = export_sql(filters)
+    with conn.transaction(), conn.cursor(name="finops_export") as cur:
+        cur.itersize = batch
+        cur.execute(query, params)
+        for (summary,) in cur:
+            yield summary
+
+
+@dataclass(frozen=True)
+class StoredDetail:
+    """A run's detail as the read model stores it."""
+
+    detail: RunDetailResponse
+    active: bool  # queued or running: the stored detail may be behind Dagster
+    # The failure excerpt of an ended FAILED run (None for the others, or when no step is to blame);
+    # `excerpt_stored` is False for a run projected before excerpts were stored.
+    excerpt: LogExcerpt | None
+    excerpt_stored: bool
+
+
+def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
+    """The stored detail of a run, or None when the read model has not seen it."""
+    # As text, validated once by pydantic's JSON parser: no dicts built only to be validated.
+    row = conn.execute(
+        f"SELECT d.detail::text, r.active, d.excerpt::text, r.mapping_version >= %s "
+        f"FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) WHERE r.run_id = %s",
+        (MAPPING_VERSION, run_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredDetail(
+        detail=RunDetailResponse.model_validate_json(row[0]),
+        active=bool(row[1]),
+        excerpt=LogExcerpt.model_validate_json(row[2]) if row[2] is not None else None,
+        excerpt_stored=bool(row[3]),
+    )
+
+
+def stored_summary(conn: psycopg.Connection, run_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT summary FROM {SCHEMA}.runs WHERE run_id = %s", (run_id,)).fetchone()
+    return row[0] if row else None
+
+
+def latest_loads(conn: psycopg.Connection, periods: Sequence[str]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT DISTINCT ON (period, domain) period, domain, run_id, loaded_at, releves_inserted, "
+            f"rows_read FROM {SCHEMA}.period_loads WHERE period = ANY(%s) "
+            "ORDER BY period, domain, loaded_at DESC",
+            (list(periods),),
+        ).fetchall()
+
+
+def count_runs(conn: psycopg.Connection) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {SCHEMA}.runs").fetchone()
+    return int(row[0]) if row else 0

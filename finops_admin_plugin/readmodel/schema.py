@@ -188,6 +188,13 @@ ALTER TABLE {SCHEMA}.runs ADD COLUMN mapping_version integer NOT NULL DEFAULT 0;
 CREATE INDEX runs_mapping_version ON {SCHEMA}.runs (mapping_version, sort_time DESC);
 """
 
+# The failure excerpt of an ended FAILED run (`logs.build_excerpt`), stored by the projector so a
+# detail is answered without reading Dagster's event log and compute logs. Admins only: the API
+# withholds it from read-only callers.
+_EXCERPT: Final = f"""
+ALTER TABLE {SCHEMA}.run_details ADD COLUMN excerpt jsonb;
+"""
+
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final = (
     Migration(1, "runs, counts, details, blocks, period loads", _DDL),
@@ -199,6 +206,7 @@ MIGRATIONS: Final = (
               _LOAD_QUALITY),
     Migration(5, "the mapping version each run was projected with (older ones are re-projected)",
               _MAPPING_VERSION),
+    Migration(6, "the failure excerpt of FAILED runs beside their detail", _EXCERPT),
 )  # fmt: skip
 
 

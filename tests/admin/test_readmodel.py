@@ -84,8 +84,8 @@ def test_anomalies_of_the_outlier_run(finops_history: History, reindexed: ReadMo
         assert (scope, "billedCost") in found
     detail = reindexed.detail(finops_history.runs["outlier"])
     assert detail is not None
-    open_block = next(b for b in detail[0]["blocks"] if b["domain"] == "open")
-    assert {a["metric"] for a in open_block["anomalies"]} >= {"relevesInserted", "billedCost"}
+    open_block = next(b for b in detail.detail.blocks if b.domain == "open")
+    assert {a.metric for a in open_block.anomalies} >= {"relevesInserted", "billedCost"}
     for name in ("ok_2", "ok_3", "cron", "reprocess", "partial", "queued", "running"):
         summary = reindexed.summary(finops_history.runs[name])
         assert summary is not None

@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from dagster import DagsterEventType
+from dagster import DagsterEventType, DagsterInstance
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.api.runs import CSV_COLUMNS
 from finops_admin_plugin.app import create_app
+from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import detail_payload, map_run_detail
 from finops_admin_plugin.models import RunCollectionResponse, RunDetailResponse
 from finops_admin_plugin.readmodel import reindex
@@ -413,6 +415,51 @@ def test_read_model_down_is_a_503(finops_history: History) -> None:
         assert response.json()["error"]["name"] == "ServiceUnavailableError"
         # The detail does not need the read model: it is built from Dagster.
         assert down.get(f"{BASE}/runs/{finops_history.runs['cron']}").status_code == 200
+
+
+def test_ended_failed_run_detail_is_served_from_the_read_model_alone(
+    client: TestClient, finops_history: History, dagster_instance: DagsterInstance
+) -> None:
+    """An ended run's detail, with a FAILED run's excerpt, needs nothing from Dagster: the API
+    below reads an empty Dagster instance (it answers, and knows none of these runs)."""
+    failed = [n for n in finops_history.order if client.get(f"{BASE}/runs/{finops_history.runs[n]}").json()[
+        "status"
+    ] == "FAILED"]  # fmt: skip
+    assert failed
+    tokens = [
+        {"token": "excerpt-admin-token-0123456789", "subject": "component:default/ops", "role": "admin"},
+        {"token": "excerpt-reader-token-0123456789", "subject": "component:default/board", "role": "user"},
+    ]
+    static = AdminSettings(
+        FINOPS_DATABASE_URL=finops_history.readmodel_url,
+        FINOPS_AUTH_MODE="static",
+        FINOPS_STATIC_TOKENS=json.dumps(tokens),
+        FINOPS_USER_ACCESS="read",
+        FINOPS_DAGSTER_UI_URL=UI,
+        FINOPS_LOGS_URL_TEMPLATE=TEMPLATE,
+    )
+    app = create_app(static, dagster_instance=dagster_instance, projector_interval=None)
+    with TestClient(app, base_url="http://127.0.0.1") as elsewhere:
+        for name in failed:
+            run_id = finops_history.runs[name]
+            assert dagster_instance.get_run_record_by_id(run_id) is None
+            want = build_excerpt(DagsterReader(finops_history.instance), run_id)
+            assert want is not None, name
+            expected = client.get(f"{BASE}/runs/{run_id}").json()
+            admin = elsewhere.get(
+                f"{BASE}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens[0]['token']}"}
+            )
+            assert admin.status_code == 200, admin.text
+            assert admin.json() == expected, name
+            assert admin.json()["logs"]["excerpt"] == want.model_dump(by_alias=True, mode="json"), name
+            # Log content stays for admins: a read-only caller gets no excerpt and no samples.
+            reader = elsewhere.get(
+                f"{BASE}/runs/{run_id}", headers={"Authorization": f"Bearer {tokens[1]['token']}"}
+            ).json()
+            assert reader["logs"]["excerpt"] is None, name
+            assert all(
+                not r["samples"] for b in reader["blocks"] for q in b["quality"] for r in q["rejected"]
+            )
 
 
 def _load_quality(finops_history: History, run_id: str) -> dict[str, dict[str, Any]]:
