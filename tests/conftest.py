@@ -13,6 +13,10 @@ from tests.support import create_database, free_port, make_instance, require
 
 TEST_PERIODS = ["2026-11", "2026-10"]
 
+# The reprocess world (a warehouse, landing, Dagster instance and admin API shared per module),
+# used by the reprocess tests of the pipeline and of the API.
+pytest_plugins = ["tests.reprocess_world"]
+
 
 @pytest.fixture(scope="session")
 def pg_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -34,9 +34,6 @@ from dagster import (
     Definitions,
     RunRequest,
     RunsFilter,
-    SensorResult,
-    SkipReason,
-    build_sensor_context,
 )
 from fastapi.testclient import TestClient
 
@@ -44,25 +41,21 @@ from finops_admin_plugin.app import create_app
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from finops_pipeline.contract import (
     DOMAINS,
-    JOB_NAME,
-    REPROCESS_SENSOR_NAME,
     TAG_REPROCESS_REQUEST_ID,
 )
 from finops_pipeline.definitions import build_definitions
 from finops_pipeline.reprocess.queue import ReprocessQueue
-from finops_pipeline.resources import ReprocessQueueResource
 from finops_pipeline.warehouse.schema import ensure_schema
 from tests.conftest import TEST_PERIODS
 from tests.support import (
     create_database,
+    launch_run_requests,
     make_instance,
-    metadata_values,
+    reprocess_sensor_tick,
     run_batch,
     run_events,
 )
 
-RUN_KEY_TAG = "dagster/run_key"
-SENSOR_NAME_TAG = "dagster/sensor_name"
 REQUESTS = f"{API_BASE_PATH}/reprocess"
 POST = f"{API_BASE_PATH}/runs/reprocess"
 
@@ -129,46 +122,12 @@ class World:
 
     def tick(self, defs: Definitions | None = None, **queue: Any) -> list[RunRequest]:
         """One evaluation of the sensor as the code location defines it; the RunRequests it returns."""
-        defs = defs or self.defs
-        sensor_def = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
-        # Invoked directly, a sensor gets its resources from the context, not from `definitions`.
-        resource = ReprocessQueueResource(database_url=self.database_url, **queue)
-        with build_sensor_context(
-            instance=self.instance,
-            definitions=defs,
-            sensor_name=REPROCESS_SENSOR_NAME,
-            resources={"reprocess_queue": resource},
-        ) as context:
-            result = sensor_def(context)
-        if isinstance(result, SkipReason):
-            return []
-        assert isinstance(result, SensorResult), result
-        return list(result.run_requests or [])
+        return reprocess_sensor_tick(self.instance, self.database_url, defs or self.defs, **queue)
 
     def launch(self, run_requests: list[RunRequest]) -> list[str]:
         """What the daemon does with a tick's RunRequests: one run per run key of this sensor."""
-        job_def = self.defs.resolve_job_def(JOB_NAME)
-        run_ids = []
-        for run_request in run_requests:
-            existing = self.instance.get_runs(
-                filters=RunsFilter(
-                    tags={RUN_KEY_TAG: run_request.run_key, SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME}
-                )
-            )
-            if existing:
-                continue
-            result = job_def.execute_in_process(
-                instance=self.instance,
-                run_config=run_request.run_config,
-                tags={
-                    **run_request.tags,
-                    RUN_KEY_TAG: run_request.run_key,
-                    SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME,
-                },
-                raise_on_error=False,
-            )
-            run_ids.append(result.run_id)
-            self.launched.append(result.run_id)
+        run_ids = launch_run_requests(self.instance, run_requests, self.defs)
+        self.launched.extend(run_ids)
         return run_ids
 
     def runs_of(self, request_id: str) -> list[Any]:
@@ -208,14 +167,6 @@ def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 history_run_id=history.run_id,
             )
     instance.dispose()
-
-
-def _output_metadata(instance: DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
-    found = {}
-    for event in run_events(instance, run_id):
-        if event.event_type == DagsterEventType.STEP_OUTPUT and event.step_key.startswith("load_"):
-            found[event.step_key] = metadata_values(event.event_specific_data.metadata)
-    return found
 
 
 def _materialized_mvs(instance: DagsterInstance, run_id: str) -> set[str]:

@@ -19,6 +19,9 @@ import pytest
 from dagster import DagsterInstance, ExecuteInProcessResult
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The tags Dagster's daemon puts on a run a sensor requested (its public names, as Dagster writes them).
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
 
 
 def require(condition: bool, why: str) -> None:
@@ -358,3 +361,66 @@ def run_events(instance: DagsterInstance, run_id: str) -> list[Any]:
 def metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
     """Plain Python values of a Dagster metadata dict."""
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def output_metadata(instance: DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
+    """Per load step: the metadata of its output (read back from Dagster storage)."""
+    from dagster import DagsterEventType
+
+    found = {}
+    for event in run_events(instance, run_id):
+        if event.event_type == DagsterEventType.STEP_OUTPUT and event.step_key.startswith("load_"):
+            found[event.step_key] = metadata_values(event.event_specific_data.metadata)
+    return found
+
+
+def reprocess_sensor_tick(
+    instance: DagsterInstance, database_url: str, defs: Any = None, **queue: Any
+) -> list[Any]:
+    """One evaluation of the reprocess sensor as the code location defines it, as the daemon
+    runs it: the RunRequests it returns (none on a SkipReason)."""
+    from dagster import SensorResult, SkipReason, build_sensor_context
+
+    from finops_pipeline.contract import REPROCESS_SENSOR_NAME
+    from finops_pipeline.definitions import build_definitions
+    from finops_pipeline.resources import ReprocessQueueResource
+
+    defs = defs or build_definitions()
+    sensor = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
+    # Invoked directly, a sensor gets its resources from the context, not from `definitions`.
+    resource = ReprocessQueueResource(database_url=database_url, **queue)
+    with build_sensor_context(
+        instance=instance,
+        definitions=defs,
+        sensor_name=REPROCESS_SENSOR_NAME,
+        resources={"reprocess_queue": resource},
+    ) as context:
+        result = sensor(context)
+    if isinstance(result, SkipReason):
+        return []
+    assert isinstance(result, SensorResult), result
+    return list(result.run_requests or [])
+
+
+def launch_run_requests(instance: DagsterInstance, run_requests: list[Any], defs: Any = None) -> list[str]:
+    """What the Dagster daemon does with a reprocess sensor tick's RunRequests: one run per run
+    key (a key already launched is not launched again). Returns the new runs' ids."""
+    from dagster import RunsFilter
+
+    from finops_pipeline.contract import JOB_NAME, REPROCESS_SENSOR_NAME
+    from finops_pipeline.definitions import build_definitions
+
+    job = (defs or build_definitions()).resolve_job_def(JOB_NAME)
+    run_ids = []
+    for run_request in run_requests:
+        tags = {RUN_KEY_TAG: run_request.run_key or "", SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME}
+        if instance.get_runs(filters=RunsFilter(tags=tags)):
+            continue
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=run_request.run_config,
+            tags={**run_request.tags, **tags},
+            raise_on_error=False,
+        )
+        run_ids.append(result.run_id)
+    return run_ids

@@ -30,5 +30,5 @@ step "lint" npx backstage-cli package lint --max-warnings 0
 step "test" env CI=true npx backstage-cli package test --ci --watchAll=false
 step "build" npx backstage-cli package build
 # The dev harness (dev/: the plugin in a Backstage dev app, bundled with esbuild into dev/dist)
-# that tests/admin/test_ui_backstage.py drives in a real browser.
+# that tests/admin/ui/test_ui_backstage.py drives in a real browser.
 step "dev build" node dev/build.mjs

@@ -30,6 +30,7 @@ from tests.support import (
     expected_from_local_landing,
     metadata_values,
     mv_snapshot,
+    output_metadata,
     query,
     releves_snapshot,
     run_batch,
@@ -38,15 +39,6 @@ from tests.support import (
 )
 
 CURRENT, PREVIOUS = TEST_PERIODS  # 2026-11, 2026-10
-
-
-def _output_metadata(instance: DagsterInstance, run_id: str) -> dict[str, dict[str, Any]]:
-    """Per load step: the metadata of its output (read back from Dagster storage)."""
-    found = {}
-    for event in run_events(instance, run_id):
-        if event.event_type == DagsterEventType.STEP_OUTPUT and event.step_key.startswith("load_"):
-            found[event.step_key] = metadata_values(event.event_specific_data.metadata)
-    return found
 
 
 def _step_events(instance: DagsterInstance, run_id: str) -> dict[str, set[DagsterEventType]]:
@@ -110,7 +102,7 @@ def test_full_load_matches_the_landing_files_and_reloading_changes_nothing(
     assert all(ids == {first.run_id} for ids in run_ids_by_pair(url).values())
 
     # Output metadata of each domain block.
-    metadata = _output_metadata(dagster_instance, first.run_id)
+    metadata = output_metadata(dagster_instance, first.run_id)
     assert set(metadata) == {load_step_key(d) for d in DOMAINS}
     warned: set[str] = set()
     for domain in DOMAINS:
@@ -163,7 +155,7 @@ def test_full_load_matches_the_landing_files_and_reloading_changes_nothing(
     assert releves_snapshot(url) == before
     assert mv_snapshot(url) == mvs_before
     assert all(ids == {second.run_id} for ids in run_ids_by_pair(url).values())
-    again = _output_metadata(dagster_instance, second.run_id)
+    again = output_metadata(dagster_instance, second.run_id)
     for step, meta in again.items():
         assert meta["releves_deleted"] == metadata[step]["releves_inserted"] > 0
         assert meta["releves_inserted"] == metadata[step]["releves_inserted"]
@@ -358,7 +350,7 @@ def test_a_domain_not_selected_is_skipped_and_untouched(
     assert ids[("public", CURRENT)] == {second.run_id}
     assert ids[("public", PREVIOUS)] == {first.run_id}
     assert ids[("open", CURRENT)] == {first.run_id}
-    meta = _output_metadata(dagster_instance, second.run_id)
+    meta = output_metadata(dagster_instance, second.run_id)
     assert set(meta) == {load_step_key("public")}
     assert (
         meta[load_step_key("public")]["releves_deleted"] == meta[load_step_key("public")]["releves_inserted"]

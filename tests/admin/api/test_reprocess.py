@@ -41,12 +41,12 @@ from tests.reprocess_world import (
     REQUESTS,
     World,
     _materialized_mvs,
-    _output_metadata,
     _run_in_list,
     settings_for,
 )
 from tests.support import (
     counts_by_pair,
+    output_metadata,
     query,
     run_ids_by_pair,
 )
@@ -156,7 +156,7 @@ def test_dry_run_then_reprocess_launched_once_and_listed_as_manual(world: World)
 
     # The dry run said what the run then did.
     after = counts_by_pair(url)
-    metadata = _output_metadata(world.instance, run_id)
+    metadata = output_metadata(world.instance, run_id)
     assert set(metadata) == {load_step_key("open"), load_step_key("public")}
     for pair in preview["pairs"]:
         key = (pair["domain"], pair["period"])

@@ -38,13 +38,13 @@ from tests.reprocess_world import (
     ERIN,
     GOOD,
     POST,
-    RUN_KEY_TAG,
-    SENSOR_NAME_TAG,
     Token,
     World,
     settings_for,
 )
 from tests.support import (
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
     counts_by_pair,
     create_database,
     make_instance,

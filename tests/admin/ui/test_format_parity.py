@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.support import require
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUILTIN = ROOT / "finops_admin_plugin" / "ui" / "static" / "format.js"
 PLUGIN_DIR = ROOT / "backstage-plugin"
 PLUGIN = PLUGIN_DIR / "src" / "components" / "common" / "format.ts"

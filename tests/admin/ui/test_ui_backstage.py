@@ -4,7 +4,7 @@
 by `node dev/build.mjs` into `dev/dist/` (the plugin's check script builds it; this module
 builds it again when a source is newer) and served by `node dev/serve.mjs`, which proxies
 `/api/proxy/finops-admin/*` to the API as Backstage's proxy entry does. The API is the one of
-tests/admin/browser.py, over the shared run history.
+tests/admin/ui/browser.py, over the shared run history.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.admin.browser import (
+from tests.admin.ui.browser import (
     READER_TOKEN,
     UiWorld,
     axe_serious,
@@ -32,7 +32,7 @@ from tests.admin.browser import (
 )
 from tests.support import free_port, require
 
-PLUGIN = Path(__file__).resolve().parents[2] / "backstage-plugin"
+PLUGIN = Path(__file__).resolve().parents[3] / "backstage-plugin"
 WIDTH, HEIGHT = 1280, 900
 # The run table's width, and how far its last column (Actions) ends beyond the visible part of
 # the nearest box that scrolls sideways (0 or less: every column is on screen).

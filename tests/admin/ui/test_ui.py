@@ -1,6 +1,6 @@
 """The built-in UI (/finops/admin/ui) in a real browser (Debian's Chromium driven by Playwright),
 against a real admin API over a real run history (tests/history.py, shared with the Backstage
-plugin's browser tests through tests/admin/browser.py).
+plugin's browser tests through tests/admin/ui/browser.py).
 
 The module's last test lets the history's RUNNING run finish: keep it last.
 """
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from tests.admin.browser import (
+from tests.admin.ui.browser import (
     READER_TOKEN,
     UiWorld,
     assert_fits,

@@ -4,8 +4,8 @@ headless Chromium (Debian's), axe-core, and the checks every page must pass.
 The built-in UI tests (`test_ui.py`) and the Backstage plugin tests (`test_ui_backstage.py`) use
 the same history (tests/history.py), built once: its runs are real Dagster runs.
 Screenshots go to `tmp_path`, or to `$FINOPS_SCREENSHOTS_DIR` when set (how
-`docs/screenshots/` is made: `FINOPS_SCREENSHOTS_DIR=docs/screenshots pytest tests/admin/test_ui.py
-tests/admin/test_ui_backstage.py`).
+`docs/screenshots/` is made: `FINOPS_SCREENSHOTS_DIR=docs/screenshots pytest tests/admin/ui/test_ui.py
+tests/admin/ui/test_ui_backstage.py`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.readmodel import reindex
 from finops_admin_plugin.settings import AdminSettings
-from finops_pipeline.contract import JOB_NAME, REPROCESS_SENSOR_NAME
 from tests.history import History, build_history
-from tests.support import free_port, require
+from tests.support import free_port, launch_run_requests, reprocess_sensor_tick, require
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -141,7 +139,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def axe_source(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """axe-core's `axe.min.js`, installed with `npm ci` from tests/admin/axe's lockfile into a
+    """axe-core's `axe.min.js`, installed with `npm ci` from tests/admin/ui/axe's lockfile into a
     cache folder outside the working tree (once per lockfile)."""
     lock = (AXE_DIR / "package-lock.json").read_bytes()
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -212,46 +210,8 @@ def screenshot_path(name: str, tmp_path: Path) -> Path:
     return tmp_path / name
 
 
-def _sensor_tick(world: UiWorld) -> list[RunRequest]:
-    """One tick of the reprocess sensor, as the daemon runs it: the run requests it makes."""
-    from finops_pipeline.definitions import build_definitions
-    from finops_pipeline.resources import ReprocessQueueResource
-
-    defs = build_definitions()
-    sensor = defs.resolve_sensor_def(REPROCESS_SENSOR_NAME)
-    queue = ReprocessQueueResource(database_url=world.history.warehouse_url)
-    with build_sensor_context(
-        instance=world.history.instance,
-        definitions=defs,
-        sensor_name=REPROCESS_SENSOR_NAME,
-        resources={"reprocess_queue": queue},
-    ) as context:
-        result = sensor(context)
-    if isinstance(result, SkipReason):
-        return []
-    assert isinstance(result, SensorResult), result
-    return list(result.run_requests or [])
-
-
-def _launch_requests(world: UiWorld, run_requests: list[RunRequest]) -> list[str]:
-    """What the Dagster daemon does with a tick's run requests."""
-    from finops_pipeline.definitions import build_definitions
-
-    job = build_definitions().resolve_job_def(JOB_NAME)
-    ids = []
-    for run_request in run_requests:
-        result = job.execute_in_process(
-            instance=world.history.instance,
-            run_config=run_request.run_config,
-            tags={
-                **run_request.tags,
-                "dagster/run_key": run_request.run_key or "",
-                "dagster/sensor_name": REPROCESS_SENSOR_NAME,
-            },
-            raise_on_error=False,
-        )
-        ids.append(result.run_id)
-    return ids
+def _sensor_tick(world: UiWorld) -> list[Any]:
+    return reprocess_sensor_tick(world.history.instance, world.history.warehouse_url)
 
 
 def launch_filed_reprocess(world: UiWorld, monkeypatch: pytest.MonkeyPatch, request_id: str) -> str:
@@ -259,7 +219,7 @@ def launch_filed_reprocess(world: UiWorld, monkeypatch: pytest.MonkeyPatch, requ
     `request_id`: its run launched, then the request recorded LAUNCHED. Returns the run id."""
     monkeypatch.setenv("FINOPS_DATABASE_URL", world.history.warehouse_url)
     monkeypatch.setenv("FINOPS_LANDING_URI", str(world.history.landing))
-    launched = _launch_requests(world, _sensor_tick(world))
+    launched = launch_run_requests(world.history.instance, _sensor_tick(world))
     assert len(launched) == 1
     deadline = time.monotonic() + 30
     while httpx.get(f"{world.base_url}/reprocess/{request_id}", timeout=30).json()["state"] == "PENDING":

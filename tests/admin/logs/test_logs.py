@@ -61,7 +61,7 @@ HEADER = re.compile(rb"\n===== (.+?) =====\n")
 # The example templates of docs/logs.md, as an operator would paste them.
 DOC_TEMPLATES = re.findall(
     r"""^FINOPS_LOGS_URL_TEMPLATE=["'](.+)["']$""",
-    (Path(__file__).resolve().parents[2] / "docs" / "logs.md").read_text(),
+    (Path(__file__).resolve().parents[3] / "docs" / "logs.md").read_text(),
     flags=re.MULTILINE,
 )
 KIBANA_TEMPLATE = next(t for t in DOC_TEMPLATES if "kibana" in t and "step_key" in t)
