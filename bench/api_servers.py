@@ -210,9 +210,17 @@ class HttpClient:
     def _send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[float, bytes]:
-        started = time.perf_counter()
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        try:
+            started = time.perf_counter()
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection (uvicorn's 5 s, reached when the
+            # machine is loaded): timed again on a fresh connection.
+            self.conn.close()
+            started = time.perf_counter()
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
         data = response.read()
         elapsed = time.perf_counter() - started
         if response.status != 200:

@@ -73,6 +73,7 @@ class _Target:
         self.conn: psycopg.Connection[Any] | None = None
         self.last_ok = time.monotonic()
         self.failed = False
+        self.watched = False  # a URL was probed: the state below is this database's
 
     def probe(self) -> None:
         try:
@@ -83,7 +84,9 @@ class _Target:
             return
         if url is None:
             self.last_ok, self.failed = time.monotonic(), False  # not configured: not ours to gate
+            self.watched = False
             return
+        self.watched = True
         try:
             if self.conn is None or self.conn.closed:
                 self.conn = psycopg.connect(
@@ -140,6 +143,13 @@ class DatabaseGate:
         while not self._stop.wait(PROBE_INTERVAL_SECONDS):
             for target in self._targets:
                 target.probe()
+
+    def answers(self, name: str) -> bool:
+        """True when the database `name` is probed and answered its last probe (within
+        `STALE_AFTER_SECONDS`); False when it is down, not probed, or the gate is not started."""
+        if self._thread is None:
+            return False
+        return any(t.name == name and t.watched and not t.down for t in self._targets)
 
     def down(self, path: str = "") -> str | None:
         """The name of the first database `path` needs that does not answer; None when all do."""
