@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from statistics import median
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from finops_admin_plugin.models import Anomaly, AnomalyMetric, CurrencyAmount
 from finops_pipeline.money import EXACT, ByCurrency, decimal_text
@@ -72,10 +72,40 @@ NumberMetric = Literal["durationSeconds", "relevesInserted"]
 _NUMBER_METRICS: Final[tuple[NumberMetric, ...]] = ("durationSeconds", "relevesInserted")
 
 
-def _relative(value: float, baseline: float) -> float | None:
-    if baseline == 0:
-        return None if value == 0 else float("inf") if value > 0 else float("-inf")
-    return (value - baseline) / abs(baseline)
+Method = Literal["modified_z", "relative"]
+_N = TypeVar("_N", float, Decimal)
+
+
+def _median(values: Sequence[_N]) -> _N:
+    """The median; of decimals, exact under `EXACT` (a half of a sum of decimals has an end)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _verdict(value: _N, recent: Sequence[_N]) -> tuple[_N, float, Method] | None:
+    """(baseline, score, method) when `value` is unusual against `recent` (not empty), else None.
+
+    Decimals stay exact (money); only the score, a ratio, is a float.
+    """
+    with decimal.localcontext(EXACT):
+        if len(recent) >= MIN_HISTORY:
+            center = _median(recent)
+            mad = _median([abs(v - center) for v in recent])
+            if mad > 0:
+                z = _MAD_SCALE * float(value - center) / float(mad)
+                return (center, round(z, 3), "modified_z") if abs(z) > Z_THRESHOLD else None
+            baseline = center
+        else:
+            baseline = recent[0]
+        if baseline == 0:
+            change = None if value == 0 else float("inf") if value > 0 else float("-inf")
+        else:
+            change = float(value - baseline) / float(abs(baseline))
+    if change is None or abs(change) <= FALLBACK_RATIO:
+        return None
+    # JSON has no infinity: a jump from 0 is reported as a 100x change.
+    return baseline, round(max(min(change, 100.0), -100.0), 3), "relative"
 
 
 def score_metric(
@@ -89,85 +119,15 @@ def score_metric(
         return None
     if metric == "durationSeconds" and abs(value - median(recent)) < MIN_DURATION_DELTA:
         return None
-    if len(recent) >= MIN_HISTORY:
-        center = median(recent)
-        mad = median(abs(v - center) for v in recent)
-        if mad > 0:
-            z = _MAD_SCALE * (value - center) / mad
-            if abs(z) > Z_THRESHOLD:
-                return Anomaly(
-                    metric=metric,
-                    scope=scope,
-                    value=value,
-                    baseline=center,
-                    score=round(z, 3),
-                    method="modified_z",
-                )
-            return None
-        baseline = center
-    else:
-        baseline = recent[0]
-    change = _relative(value, baseline)
-    if change is None or abs(change) <= FALLBACK_RATIO:
+    found = _verdict(float(value), recent)
+    if found is None:
         return None
-    # JSON has no infinity: a jump from 0 is reported as a 100x change.
-    shown = max(min(change, 100.0), -100.0)
-    return Anomaly(
-        metric=metric, scope=scope, value=value, baseline=baseline, score=round(shown, 3), method="relative"
-    )
-
-
-def _median(values: Sequence[Decimal]) -> Decimal:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return EXACT.divide(EXACT.add(ordered[middle - 1], ordered[middle]), 2)  # exact: halves end
+    baseline, score, method = found
+    return Anomaly(metric=metric, scope=scope, value=value, baseline=baseline, score=score, method=method)
 
 
 def _cost(currency: str, amount: Decimal) -> list[CurrencyAmount]:
     return [CurrencyAmount(currency=currency, amount=decimal_text(amount))]
-
-
-def _score_currency(scope: str, currency: str, value: Decimal, history: Sequence[Decimal]) -> Anomaly | None:
-    """`score_metric`'s rules on one currency's cost, in exact decimals (the score alone a float)."""
-    recent = list(history[:WINDOW])
-    if not recent:
-        return None
-    with decimal.localcontext(EXACT):
-        if len(recent) >= MIN_HISTORY:
-            center = _median(recent)
-            mad = _median([abs(v - center) for v in recent])
-            if mad > 0:
-                z = _MAD_SCALE * float(value - center) / float(mad)  # a ratio: a float is enough
-                if abs(z) > Z_THRESHOLD:
-                    return Anomaly(
-                        metric="billedCost",
-                        scope=scope,
-                        value=_cost(currency, value),
-                        baseline=_cost(currency, center),
-                        score=round(z, 3),
-                        method="modified_z",
-                    )
-                return None
-            baseline = center
-        else:
-            baseline = recent[0]
-        if baseline == 0:
-            change = None if value == 0 else float("inf") if value > 0 else float("-inf")
-        else:
-            change = float(value - baseline) / float(abs(baseline))
-    if change is None or abs(change) <= FALLBACK_RATIO:
-        return None
-    shown = max(min(change, 100.0), -100.0)  # JSON has no infinity: a jump from 0 is a 100x change
-    return Anomaly(
-        metric="billedCost",
-        scope=scope,
-        value=_cost(currency, value),
-        baseline=_cost(currency, baseline),
-        score=round(shown, 3),
-        method="relative",
-    )
 
 
 def score_cost(
@@ -179,9 +139,19 @@ def score_cost(
     found = []
     for currency, amount in sorted(value.items(), key=lambda item: (-item[1], item[0])):
         same = [h[currency] for h in history[:WINDOW] if currency in h]
-        anomaly = _score_currency(scope, currency, amount, same)
-        if anomaly is not None:
-            found.append(anomaly)
+        verdict = _verdict(amount, same) if same else None
+        if verdict is not None:
+            baseline, score, method = verdict
+            found.append(
+                Anomaly(
+                    metric="billedCost",
+                    scope=scope,
+                    value=_cost(currency, amount),
+                    baseline=_cost(currency, baseline),
+                    score=score,
+                    method=method,
+                )
+            )
     return found
 
 
