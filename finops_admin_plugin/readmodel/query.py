@@ -27,6 +27,7 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from pydantic import ValidationError
 
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION
 from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
@@ -331,8 +332,17 @@ def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
     ).fetchone()
     if row is None:
         return None
+    try:
+        detail = RunDetailResponse.model_validate_json(row[0])
+    except ValidationError:
+        if row[3]:
+            raise
+        # Stored by an older mapping whose shape this one no longer reads (a float billedCost
+        # before mapping 3): answered from Dagster, like a run not projected yet, until the
+        # projector re-projects it.
+        return None
     return StoredDetail(
-        detail=RunDetailResponse.model_validate_json(row[0]),
+        detail=detail,
         active=bool(row[1]),
         excerpt=LogExcerpt.model_validate_json(row[2]) if row[2] is not None else None,
         excerpt_stored=bool(row[3]),
