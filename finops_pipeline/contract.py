@@ -7,7 +7,8 @@ pipeline writes them through the helpers below.
 
 - domains and their labels; job, schedule and sensor names; step keys;
 - `finops/*` run tags and trigger values (`batch_tags` builds them);
-- output metadata keys of a domain load and of an MV refresh;
+- output metadata keys of a domain load and of an MV refresh, and the shape of
+  its money (`money_metadata` writes it, `read_money` reads it back);
 - the materialized views, in the order the dashboards list them;
 - the run config of `finops_batch` (`batch_run_config` builds it,
   `batch_selection` reads it back).
@@ -15,14 +16,19 @@ pipeline writes them through the helpers below.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 from finops_pipeline import __version__
+from finops_pipeline.money import ByCurrency, decimal_text, largest_first
 from finops_pipeline.periods import normalize_periods
 
 __all__ = [
+    "AMOUNT_PATTERN",
     "ASSET_KEY_PREFIX",
+    "CURRENCY_PATTERN",
     "DOMAINS",
     "DOMAIN_LABELS",
     "JOB_NAME",
@@ -49,7 +55,9 @@ __all__ = [
     "batch_tags",
     "domain_of_step",
     "load_step_key",
+    "money_metadata",
     "normalize_domains",
+    "read_money",
 ]
 
 # --- domains ---------------------------------------------------------------------------------------
@@ -128,6 +136,41 @@ class LoadMeta:
     # Materialization of the releves asset, one per loaded (period, domain).
     DOMAIN: Final = "domain"
     PERIOD: Final = "period"
+
+
+# --- money in metadata -----------------------------------------------------------------------------
+#
+# Every amount of a load's metadata (`billed_cost` of the domain and of each period,
+# `quality.unassigned_cost`) is a JSON object {currency: amount}: one entry per BillingCurrency of
+# the rows it covers (none when it covers no row), the amount an exact decimal as text, never a
+# number, never added across currencies. E.g. {"USD": "1361.73337406487786", "EUR": "100.00"}.
+# Runs recorded before this shape carry `billed_cost` as one decimal text over every currency:
+# `read_money` gives None for it, since it cannot be split truthfully.
+
+AMOUNT_PATTERN: Final = r"^-?[0-9]+(\.[0-9]+)?$"
+CURRENCY_PATTERN: Final = r"^[A-Za-z0-9_-]{1,16}$"
+_AMOUNT: Final = re.compile(AMOUNT_PATTERN)
+_CURRENCY: Final = re.compile(CURRENCY_PATTERN)
+
+
+def money_metadata(amounts: ByCurrency) -> dict[str, str]:
+    """Per-currency amounts as load metadata: {currency: exact decimal text}, largest first."""
+    return {currency: decimal_text(amount) for currency, amount in largest_first(amounts)}
+
+
+def read_money(value: Any) -> ByCurrency | None:
+    """The per-currency amounts of a money metadata value; None when it has another shape (the
+    cross-currency decimal text of an older run, or anything unreadable): never a guess."""
+    if not isinstance(value, Mapping):
+        return None
+    amounts: ByCurrency = {}
+    for currency, amount in value.items():
+        if not (isinstance(currency, str) and _CURRENCY.fullmatch(currency)):
+            return None
+        if not (isinstance(amount, str) and _AMOUNT.fullmatch(amount)):
+            return None
+        amounts[currency] = Decimal(amount)
+    return amounts
 
 
 class MvMeta:

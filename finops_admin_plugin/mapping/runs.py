@@ -22,6 +22,7 @@ from typing import Any, Final
 from dagster import DagsterEventType, EventLogEntry, RunRecord
 from pydantic import ValidationError
 
+from finops_admin_plugin.mapping.money import add_money, metadata_money
 from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.mapping.status import ACTIVE_STATUSES, map_run_status
 from finops_admin_plugin.models import (
@@ -87,7 +88,8 @@ log = logging.getLogger(__name__)
 # background, newest first (`Projector.catch_up`); 0 marks runs stored before versions were kept.
 # What the read model stores of a run; raising it re-projects older runs in the background.
 # 2: the failure excerpt of FAILED runs is stored beside their detail.
-MAPPING_VERSION: Final = 2
+# 3: costs per currency, as exact decimal strings (`billedCost`, `unassignedCost`, anomalies).
+MAPPING_VERSION: Final = 3
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 MESSAGE_LIMIT = 300
@@ -146,8 +148,9 @@ def _quality(period: str, value: Any) -> LoadQuality | None:
     raw = _raw(value)
     if not isinstance(raw, Mapping):
         return None
+    unassigned = metadata_money(raw.get("unassigned_cost"))
     try:
-        return LoadQuality.model_validate({**raw, "period": period})
+        return LoadQuality.model_validate({**raw, "period": period, "unassigned_cost": unassigned})
     except ValidationError:
         log.warning("load quality of period %s has an unknown shape; not shown", period)
         return None
@@ -383,7 +386,7 @@ def _block(
             releves_inserted=_int(metadata.get(LoadMeta.RELEVES_INSERTED)),
             releves_deleted=_int(metadata.get(LoadMeta.RELEVES_DELETED)),
             releves_rejected=_int(metadata.get(LoadMeta.RELEVES_REJECTED)),
-            billed_cost=_float(metadata.get(LoadMeta.BILLED_COST)),
+            billed_cost=metadata_money(_raw(metadata.get(LoadMeta.BILLED_COST))),
             rejected_by_reason=(
                 {str(k): v for k, v in ((k, _int(v)) for k, v in rejected.items()) if v is not None}
                 if isinstance(rejected, Mapping)
@@ -406,7 +409,7 @@ def _block(
                         releves_inserted=_int(values.get(LoadMeta.RELEVES_INSERTED)),
                         releves_deleted=_int(values.get(LoadMeta.RELEVES_DELETED)),
                         releves_rejected=_int(values.get(LoadMeta.RELEVES_REJECTED)),
-                        billed_cost=_float(values.get(LoadMeta.BILLED_COST)),
+                        billed_cost=metadata_money(values.get(LoadMeta.BILLED_COST)),
                         gate=found.gate if found is not None else None,
                     )
                 )
@@ -474,7 +477,7 @@ def map_run_detail(record: RunRecord, events: Sequence[EventLogEntry]) -> RunDet
         releves_inserted=sum(b.volumes.releves_inserted or 0 for b in blocks),
         releves_deleted=sum(b.volumes.releves_deleted or 0 for b in blocks),
         releves_rejected=sum(b.volumes.releves_rejected or 0 for b in blocks),
-        billed_cost=round(sum(b.volumes.billed_cost or 0.0 for b in blocks), 2),
+        billed_cost=add_money(*(b.volumes.billed_cost for b in blocks)),
         mvs=mvs,
     )
     failures = sorted((f for step in fold.steps.values() for f in step.failures), key=lambda f: f.timestamp)

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from finops_pipeline.contract import DOMAINS
+from finops_pipeline.contract import AMOUNT_PATTERN, CURRENCY_PATTERN, DOMAINS
 from finops_pipeline.warehouse.gates import GATES, QualityGate
 
 __all__ = [
     "PERIOD_PATTERN",
     "ApiModel",
     "BlockStatus",
+    "CurrencyAmount",
     "DomainName",
     "GateName",
+    "Money",
     "PageInfo",
     "Period",
     "QualityGate",
@@ -48,6 +50,23 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, json_schema_serialization_defaults_required=True
     )
+
+
+class CurrencyAmount(ApiModel):
+    """An amount of one currency: exact decimal text, never a JSON number (no float keeps every digit)."""
+
+    currency: str = Field(
+        pattern=CURRENCY_PATTERN, description="the BillingCurrency of the rows, as they carry it (ISO 4217)"
+    )
+    amount: str = Field(
+        pattern=AMOUNT_PATTERN,
+        description="exact decimal with the digits the sum of the rows produced (no rounding, no exponent)",
+    )
+
+
+# A figure over rows: one item per currency, largest first (ties by code), never added across
+# currencies; empty when it covers no row.
+Money = list[CurrencyAmount]
 
 
 class PageInfo(ApiModel):

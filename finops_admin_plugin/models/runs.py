@@ -9,7 +9,7 @@ the deployment (Dagster UI URL, log template), so the mapping leaves them
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,7 @@ from finops_admin_plugin.models.common import (
     BlockStatus,
     DomainName,
     GateName,
+    Money,
     PageInfo,
     Period,
     QualityGate,
@@ -54,13 +55,22 @@ __all__ = [
 PeriodRole = Literal["CURRENT", "PREVIOUS", "OTHER"]
 AnomalyMetric = Literal["durationSeconds", "relevesInserted", "billedCost"]
 
+_OLDER_RUN: Final = (
+    "; empty for a run recorded before costs were kept per currency (its one figure over every "
+    "currency cannot be split truthfully)"
+)
+_RUN_COST: Final = "BilledCost of the rows its blocks loaded, per currency" + _OLDER_RUN
+_BLOCK_COST: Final = "BilledCost of the rows the block loaded, per currency" + _OLDER_RUN
+_PERIOD_COST: Final = "BilledCost of the rows loaded for the month, per currency" + _OLDER_RUN
+_UNASSIGNED_COST: Final = "BilledCost of the loaded rows without an application, per currency" + _OLDER_RUN
+
 
 class RunVolumes(ApiModel):
     rows_read: int = 0
     releves_inserted: int = 0
     releves_deleted: int = 0
     releves_rejected: int = 0
-    billed_cost: float = 0.0
+    billed_cost: Money = Field(default_factory=list, description=_RUN_COST)
     mvs_refreshed: int = 0
 
 
@@ -74,8 +84,14 @@ class ErrorSummary(ApiModel):
 class Anomaly(ApiModel):
     metric: AnomalyMetric
     scope: str = Field(description="`run`, or the domain of a block")
-    value: float
-    baseline: float = Field(description="median of the comparable runs, or the previous one's value")
+    value: float | Money = Field(
+        description="a number, or for `billedCost` the cost in one currency (a one-item list): each "
+        "currency is scored apart, against the same currency's cost in the comparable runs"
+    )
+    baseline: float | Money = Field(
+        description="median of the comparable runs, or the previous one's value (`billedCost`: in the "
+        "same currency as `value`)"
+    )
     score: float = Field(
         description="modified z-score (method `modified_z`, flagged above 3.5 in absolute value) or "
         "relative change to the baseline (method `relative`, flagged above 0.5): used with fewer than 4 "
@@ -135,7 +151,7 @@ class BlockVolumes(ApiModel):
     releves_inserted: int | None = None
     releves_deleted: int | None = None
     releves_rejected: int | None = None
-    billed_cost: float | None = None
+    billed_cost: Money = Field(default_factory=list, description=_BLOCK_COST)
     rejected_by_reason: dict[str, int] | None = None
 
 
@@ -147,7 +163,7 @@ class BlockPeriod(ApiModel):
     releves_inserted: int | None = None
     releves_deleted: int | None = None
     releves_rejected: int | None = None
-    billed_cost: float | None = None
+    billed_cost: Money = Field(default_factory=list, description=_PERIOD_COST)
     gate: GateName | None = Field(default=None, description="set when a quality gate failed this month")
 
 
@@ -195,7 +211,7 @@ class LoadQuality(ApiModel):
     rows_loaded: int | None = None
     rejected: list[QualityRejected] = Field(default_factory=list)
     warnings: list[QualityWarning] = Field(default_factory=list)
-    unassigned_cost: float | None = None
+    unassigned_cost: Money = Field(default_factory=list, description=_UNASSIGNED_COST)
     unassigned_rows: int | None = None
     gate: QualityGate | None = Field(
         default=None, description="the quality gate that failed the period (its previous rows were kept)"
@@ -231,7 +247,7 @@ class Aggregates(ApiModel):
     releves_inserted: int = 0
     releves_deleted: int = 0
     releves_rejected: int = 0
-    billed_cost: float = 0.0
+    billed_cost: Money = Field(default_factory=list, description=_RUN_COST)
     mvs: list[MvRefreshResponse] = Field(default_factory=list)
 
 

@@ -12,6 +12,11 @@ history, common for row counts) the z-score is undefined; the value is then
 compared with the median like the fallback below.
 With fewer values: relative change to the previous comparable run, flagged
 beyond ±50 %.
+Billed cost is scored per currency: a run's cost in a currency against the cost in
+that same currency of those comparable runs that billed in it (a currency new to
+the history has none, so no verdict). The arithmetic is exact (`Decimal`); only the
+score, a ratio, becomes a float. Its `value` and `baseline` are one-item lists
+{currency, amount} with exact decimal strings.
 A duration never counts as anomalous when it differs from its baseline by less
 than `MIN_DURATION_DELTA` seconds: sub-second jitter of short runs is noise.
 Only successful runs get run-scope scores (a failed run's volumes are partial by
@@ -20,12 +25,15 @@ nature); blocks are scored when they succeeded.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from statistics import median
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeVar
 
-from finops_admin_plugin.models import Anomaly, AnomalyMetric
+from finops_admin_plugin.models import Anomaly, AnomalyMetric, CurrencyAmount
+from finops_pipeline.money import EXACT, ByCurrency, decimal_text
 
 __all__ = [
     "BLOCK_HISTORY",
@@ -39,12 +47,12 @@ __all__ = [
     "WINDOW",
     "Z_THRESHOLD",
     "Comparable",
-    "MetricHistory",
     "MetricValues",
     "RunScores",
     "ScoredBlock",
     "ScoredRun",
     "metric_values",
+    "score_cost",
     "score_in_order",
     "score_metric",
     "score_run",
@@ -60,18 +68,44 @@ MIN_DURATION_DELTA: Final = 1.0
 _MAD_SCALE: Final = 0.6745
 
 
-@dataclass(frozen=True)
-class MetricHistory:
-    """A metric's values in comparable runs, most recent first."""
-
-    metric: AnomalyMetric
-    values: Sequence[float]
+NumberMetric = Literal["durationSeconds", "relevesInserted"]
+_NUMBER_METRICS: Final[tuple[NumberMetric, ...]] = ("durationSeconds", "relevesInserted")
 
 
-def _relative(value: float, baseline: float) -> float | None:
-    if baseline == 0:
-        return None if value == 0 else float("inf") if value > 0 else float("-inf")
-    return (value - baseline) / abs(baseline)
+Method = Literal["modified_z", "relative"]
+_N = TypeVar("_N", float, Decimal)
+
+
+def _median(values: Sequence[_N]) -> _N:
+    """The median; of decimals, exact under `EXACT` (a half of a sum of decimals has an end)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _verdict(value: _N, recent: Sequence[_N]) -> tuple[_N, float, Method] | None:
+    """(baseline, score, method) when `value` is unusual against `recent` (not empty), else None.
+
+    Decimals stay exact (money); only the score, a ratio, is a float.
+    """
+    with decimal.localcontext(EXACT):
+        if len(recent) >= MIN_HISTORY:
+            center = _median(recent)
+            mad = _median([abs(v - center) for v in recent])
+            if mad > 0:
+                z = _MAD_SCALE * float(value - center) / float(mad)
+                return (center, round(z, 3), "modified_z") if abs(z) > Z_THRESHOLD else None
+            baseline = center
+        else:
+            baseline = recent[0]
+        if baseline == 0:
+            change = None if value == 0 else float("inf") if value > 0 else float("-inf")
+        else:
+            change = float(value - baseline) / float(abs(baseline))
+    if change is None or abs(change) <= FALLBACK_RATIO:
+        return None
+    # JSON has no infinity: a jump from 0 is reported as a 100x change.
+    return baseline, round(max(min(change, 100.0), -100.0), 3), "relative"
 
 
 def score_metric(
@@ -85,50 +119,70 @@ def score_metric(
         return None
     if metric == "durationSeconds" and abs(value - median(recent)) < MIN_DURATION_DELTA:
         return None
-    if len(recent) >= MIN_HISTORY:
-        center = median(recent)
-        mad = median(abs(v - center) for v in recent)
-        if mad > 0:
-            z = _MAD_SCALE * (value - center) / mad
-            if abs(z) > Z_THRESHOLD:
-                return Anomaly(
-                    metric=metric,
-                    scope=scope,
-                    value=value,
-                    baseline=center,
-                    score=round(z, 3),
-                    method="modified_z",
-                )
-            return None
-        baseline = center
-    else:
-        baseline = recent[0]
-    change = _relative(value, baseline)
-    if change is None or abs(change) <= FALLBACK_RATIO:
+    found = _verdict(float(value), recent)
+    if found is None:
         return None
-    # JSON has no infinity: a jump from 0 is reported as a 100x change.
-    shown = max(min(change, 100.0), -100.0)
-    return Anomaly(
-        metric=metric, scope=scope, value=value, baseline=baseline, score=round(shown, 3), method="relative"
-    )
+    baseline, score, method = found
+    return Anomaly(metric=metric, scope=scope, value=value, baseline=baseline, score=score, method=method)
 
 
-def score_scope(
-    scope: str, values: dict[AnomalyMetric, float | None], histories: Sequence[MetricHistory]
+def _cost(currency: str, amount: Decimal) -> list[CurrencyAmount]:
+    return [CurrencyAmount(currency=currency, amount=decimal_text(amount))]
+
+
+def score_cost(
+    scope: str, value: Mapping[str, Decimal], history: Sequence[Mapping[str, Decimal]]
 ) -> list[Anomaly]:
-    """Anomalies of one scope (`run` or a domain), in `METRICS` order."""
-    by_metric = {h.metric: h.values for h in histories}
+    """One `billedCost` anomaly per currency whose cost is unusual against the same currency's cost in
+    `history` (comparable runs, most recent first; those without the currency are not its history).
+    Never a sum across currencies. Largest cost first, ties by currency code."""
     found = []
-    for metric in METRICS:
-        anomaly = score_metric(metric, scope, values.get(metric), by_metric.get(metric, ()))
-        if anomaly is not None:
-            found.append(anomaly)
+    for currency, amount in sorted(value.items(), key=lambda item: (-item[1], item[0])):
+        same = [h[currency] for h in history[:WINDOW] if currency in h]
+        verdict = _verdict(amount, same) if same else None
+        if verdict is not None:
+            baseline, score, method = verdict
+            found.append(
+                Anomaly(
+                    metric="billedCost",
+                    scope=scope,
+                    value=_cost(currency, amount),
+                    baseline=_cost(currency, baseline),
+                    score=score,
+                    method=method,
+                )
+            )
     return found
 
 
 # --- comparable runs --------------------------------------------------------------------------------
 
-MetricValues = dict[AnomalyMetric, float | None]
+
+@dataclass(frozen=True)
+class MetricValues:
+    """What is scored of a run or block: two numbers, and the billed cost per currency."""
+
+    duration_seconds: float | None
+    releves_inserted: float | None
+    billed_cost: ByCurrency = field(default_factory=dict)
+
+    def number(self, metric: NumberMetric) -> float | None:
+        return self.duration_seconds if metric == "durationSeconds" else self.releves_inserted
+
+
+def score_scope(scope: str, values: MetricValues, history: Sequence[MetricValues]) -> list[Anomaly]:
+    """Anomalies of one scope (`run` or a domain) against its comparable runs (most recent first), in
+    `METRICS` order."""
+    history = history[:WINDOW]
+    found = []
+    for metric in _NUMBER_METRICS:
+        past = [v for v in (h.number(metric) for h in history) if v is not None]
+        anomaly = score_metric(metric, scope, values.number(metric), past)
+        if anomaly is not None:
+            found.append(anomaly)
+    return found + score_cost(scope, values.billed_cost, [h.billed_cost for h in history])
+
+
 SCORED_RUN_STATUSES: Final = ("SUCCESS", "FAILED", "CANCELED")  # finished runs get scores
 HISTORY_STATUS: Final = "SUCCESS"  # only successful runs and blocks are history (and get scopes scored)
 
@@ -205,20 +259,14 @@ class RunScores:
 
 
 def metric_values(
-    duration_seconds: float | None, releves_inserted: int | None, billed_cost: float | None
+    duration_seconds: float | None, releves_inserted: int | None, billed_cost: Mapping[str, str] | None
 ) -> MetricValues:
-    return {
-        "durationSeconds": duration_seconds,
-        "relevesInserted": float(releves_inserted) if releves_inserted is not None else None,
-        "billedCost": billed_cost,
-    }
-
-
-def _histories(values: Sequence[MetricValues]) -> list[MetricHistory]:
-    return [
-        MetricHistory(metric, [v for v in (item[metric] for item in values) if v is not None])
-        for metric in METRICS
-    ]
+    """The scored values of a stored row: `billed_cost` as the read model holds it, {currency: text}."""
+    return MetricValues(
+        duration_seconds,
+        float(releves_inserted) if releves_inserted is not None else None,
+        {currency: Decimal(amount) for currency, amount in (billed_cost or {}).items()},
+    )
 
 
 def score_run(
@@ -230,15 +278,9 @@ def score_run(
     run-scope scores (a failed run's volumes are partial by nature); blocks are scored when they
     succeeded.
     """
-    found = (
-        score_scope("run", run.values, _histories(run_history[:WINDOW]))
-        if run.status == HISTORY_STATUS
-        else []
-    )
+    found = score_scope("run", run.values, run_history) if run.status == HISTORY_STATUS else []
     blocks = {
-        block.domain: score_scope(
-            block.domain, block.values, _histories(block_history.get(block.domain, ())[:WINDOW])
-        )
+        block.domain: score_scope(block.domain, block.values, block_history.get(block.domain, ()))
         for block in run.blocks
         if block.status == HISTORY_STATUS
     }

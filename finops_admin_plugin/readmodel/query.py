@@ -27,6 +27,7 @@ from typing import Any, Final, Literal
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from pydantic import ValidationError
 
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION
 from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
@@ -37,11 +38,13 @@ __all__ = [
     "CursorError",
     "CursorKey",
     "Page",
+    "RunExport",
     "RunFilters",
     "Sort",
     "StoredDetail",
     "count_and_page_sql",
     "count_runs",
+    "export_currencies_sql",
     "export_rows",
     "export_sql",
     "latest_loads",
@@ -245,6 +248,16 @@ def export_sql(filters: RunFilters) -> tuple[sql.Composed, list[Any]]:
     return query, params
 
 
+def export_currencies_sql(filters: RunFilters) -> tuple[sql.Composed, list[Any]]:
+    """The currencies the billed cost of the matching runs is in, sorted by code."""
+    where, params = filters.where()
+    query = sql.SQL(
+        "SELECT DISTINCT jsonb_object_keys(billed_cost) AS currency FROM {schema}.runs WHERE {where} "
+        "ORDER BY 1"
+    ).format(schema=sql.Identifier(SCHEMA), where=where)
+    return query, params
+
+
 # --- reads ------------------------------------------------------------------------------------
 
 
@@ -273,14 +286,28 @@ def page(conn: psycopg.Connection, filters: RunFilters, limit: int, after: tuple
     return Page(items=[i[2] for i in items], next_after=next_after, total=total)
 
 
-def export_rows(conn: psycopg.Connection, filters: RunFilters, batch: int) -> Iterator[dict[str, Any]]:
-    """Every run matching `filters`, in order, streamed with a server-side cursor."""
+@dataclass(frozen=True)
+class RunExport:
+    """The runs of an export and the currencies of their billed cost (the CSV's cost columns)."""
+
+    currencies: list[str]
+    rows: Iterator[dict[str, Any]]
+
+
+def export_rows(conn: psycopg.Connection, filters: RunFilters, batch: int) -> Iterator[Any]:
+    """The currencies of the runs matching `filters` (a sorted list, yielded first), then every such
+    run, in order, streamed with a server-side cursor. One snapshot for both: a run stored meanwhile
+    cannot bring a currency the columns miss."""
     query, params = export_sql(filters)
-    with conn.transaction(), conn.cursor(name="finops_export") as cur:
-        cur.itersize = batch
-        cur.execute(query, params)
-        for (summary,) in cur:
-            yield summary
+    currencies_query, currencies_params = export_currencies_sql(filters)
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield [row[0] for row in conn.execute(currencies_query, currencies_params)]
+        with conn.cursor(name="finops_export") as cur:
+            cur.itersize = batch
+            cur.execute(query, params)
+            for (summary,) in cur:
+                yield summary
 
 
 @dataclass(frozen=True)
@@ -305,8 +332,17 @@ def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
     ).fetchone()
     if row is None:
         return None
+    try:
+        detail = RunDetailResponse.model_validate_json(row[0])
+    except ValidationError:
+        if row[3]:
+            raise
+        # Stored by an older mapping whose shape this one no longer reads (a float billedCost
+        # before mapping 3): answered from Dagster, like a run not projected yet, until the
+        # projector re-projects it.
+        return None
     return StoredDetail(
-        detail=RunDetailResponse.model_validate_json(row[0]),
+        detail=detail,
         active=bool(row[1]),
         excerpt=LogExcerpt.model_validate_json(row[2]) if row[2] is not None else None,
         excerpt_stored=bool(row[3]),

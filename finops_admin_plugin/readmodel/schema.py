@@ -195,6 +195,17 @@ _EXCERPT: Final = f"""
 ALTER TABLE {SCHEMA}.run_details ADD COLUMN excerpt jsonb;
 """
 
+# Costs per currency, exact: {currency: "decimal text"} (as `finops_pipeline.contract` writes them),
+# for anomaly scores per currency. A double added currencies together and lost digits. The old
+# figures cannot be split: the runs read {} until the projector re-projects them (mapping 3).
+# DROP + ADD with a constant default rewrites no row: instant at any size.
+_COSTS_PER_CURRENCY: Final = f"""
+ALTER TABLE {SCHEMA}.runs DROP COLUMN billed_cost;
+ALTER TABLE {SCHEMA}.runs ADD COLUMN billed_cost jsonb NOT NULL DEFAULT '{{}}';
+ALTER TABLE {SCHEMA}.blocks DROP COLUMN billed_cost;
+ALTER TABLE {SCHEMA}.blocks ADD COLUMN billed_cost jsonb NOT NULL DEFAULT '{{}}';
+"""
+
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final = (
     Migration(1, "runs, counts, details, blocks, period loads", _DDL),
@@ -207,6 +218,7 @@ MIGRATIONS: Final = (
     Migration(5, "the mapping version each run was projected with (older ones are re-projected)",
               _MAPPING_VERSION),
     Migration(6, "the failure excerpt of FAILED runs beside their detail", _EXCERPT),
+    Migration(7, "billed cost of runs and blocks per currency, exact (jsonb)", _COSTS_PER_CURRENCY),
 )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
 from finops_admin_plugin.readmodel import bookkeeping, query, scoring, writes
 from finops_admin_plugin.readmodel.bookkeeping import StoredVersion
 from finops_admin_plugin.readmodel.pool import Pool, ReadModelUnavailable
-from finops_admin_plugin.readmodel.query import CursorKey, Page, RunFilters, StoredDetail
+from finops_admin_plugin.readmodel.query import CursorKey, Page, RunExport, RunFilters, StoredDetail
 from finops_admin_plugin.readmodel.schema import ensure_schema
 from finops_admin_plugin.readmodel.writes import Projected
 
@@ -129,8 +129,14 @@ class ReadModel:
         with self.connection() as conn:
             return query.page(conn, filters, limit, after)
 
-    def export(self, filters: RunFilters, batch: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every run matching `filters`, in order, streamed with a server-side cursor."""
+    def export(self, filters: RunFilters, batch: int = 1000) -> RunExport:
+        """Every run matching `filters`, in order, streamed with a server-side cursor, and the
+        currencies of their billed cost. Raises here, not while streaming, when the database is down."""
+        stream = self._export(filters, batch)
+        currencies: list[str] = next(stream)
+        return RunExport(currencies, stream)
+
+    def _export(self, filters: RunFilters, batch: int) -> Iterator[Any]:
         with self.connection() as conn:
             yield from query.export_rows(conn, filters, batch)
 

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
-from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
+from finops_admin_plugin.models import LogExcerpt, Money, RunDetailResponse
 from finops_admin_plugin.readmodel.anomalies import SCORED_RUN_STATUSES
 from finops_admin_plugin.readmodel.schema import SCHEMA
 from finops_admin_plugin.readmodel.scoring import score_stored_run
@@ -125,6 +125,11 @@ _LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
 _QUALITY_COLUMNS = "run_id, domain, period, loaded_at, rows_read, rows_loaded, rejected, gate"
 
 
+def _costs_json(money: Money) -> Jsonb:
+    """A figure per currency as the `billed_cost` columns hold it: {currency: "exact decimal"}."""
+    return Jsonb({item.currency: item.amount for item in money})
+
+
 def _excerpt_json(excerpt: LogExcerpt | None) -> Jsonb | None:
     return Jsonb(excerpt.model_dump(by_alias=True, mode="json")) if excerpt is not None else None
 
@@ -149,7 +154,7 @@ def _run_row(detail: RunDetailResponse, *, dagster_updated: float, event_id: int
         detail.duration_seconds,
         detail.duration_seconds if detail.duration_seconds is not None else -1.0,
         detail.volumes.releves_inserted,
-        detail.volumes.billed_cost,
+        _costs_json(detail.volumes.billed_cost),
         False,
         detail.status in ("QUEUED", "RUNNING"),
         dagster_updated,
@@ -170,7 +175,7 @@ def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
             start,
             b.duration_seconds,
             b.volumes.releves_inserted,
-            b.volumes.billed_cost,
+            _costs_json(b.volumes.billed_cost),
         )
         for b in detail.blocks
         if b.status != "NOT_SELECTED"

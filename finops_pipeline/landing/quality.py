@@ -4,17 +4,17 @@
 load op's output metadata (the admin API shows it in camelCase): period,
 focus_versions, files, rows_read, rows_loaded, rejected [{reason, count,
 samples [{file, line, column, value}]}], warnings [{rule, count}],
-unassigned_cost, unassigned_rows, gate.
+unassigned_cost ({currency: amount}, `contract.money_metadata`), unassigned_rows, gate.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
-from finops_pipeline.money import plain_decimal
+from finops_pipeline.contract import money_metadata
+from finops_pipeline.money import ByCurrency
 
 __all__ = ["MAX_SAMPLES", "PeriodQuality", "RejectSample"]
 
@@ -47,7 +47,7 @@ class PeriodQuality:
     rejected: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[RejectSample]] = field(default_factory=dict)
     warnings: Counter[str] = field(default_factory=Counter)
-    unassigned_cost: Decimal = Decimal(0)
+    unassigned_cost: ByCurrency = field(default_factory=dict)  # per BillingCurrency
     unassigned_rows: int = 0
     gate: str | None = None
 
@@ -86,8 +86,9 @@ class PeriodQuality:
                 {"rule": rule, "count": count}
                 for rule, count in sorted(self.warnings.items(), key=lambda kv: (-kv[1], kv[0]))
             ],
-            # Exact decimal, as a string: money is never a float here.
-            "unassigned_cost": plain_decimal(self.unassigned_cost),
+            # Exact decimals, as strings, per currency: money is never a float, nor summed across
+            # currencies.
+            "unassigned_cost": money_metadata(self.unassigned_cost),
             "unassigned_rows": self.unassigned_rows,
             "gate": self.gate,
         }

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Final
 
 import numpy as np
@@ -47,7 +46,7 @@ from finops_pipeline.landing.values import (
     object_json_rows,
     parse_timestamps,
 )
-from finops_pipeline.money import DECIMAL256_DIGITS, decimal_sum, exact_decimal128
+from finops_pipeline.money import DECIMAL256_DIGITS, ByCurrency, exact_decimal128, sum_by_currency
 from finops_pipeline.periods import month_bounds
 
 __all__ = ["COPY_COLUMNS", "ReadRules", "ValidatedBatch", "Where", "validate_batch"]
@@ -75,11 +74,11 @@ class ValidatedBatch:
     rows_read: int
     # COPY_COLUMNS: decimals as exact decimal128 (else exact text), timestamps typed, JSON as text
     valid: pa.RecordBatch | None
-    billed_cost: Decimal = Decimal(0)  # exact sum of the valid rows' BilledCost
+    billed_cost: ByCurrency = field(default_factory=dict)  # the valid rows' BilledCost, per BillingCurrency
     rejected: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[RejectSample]] = field(default_factory=dict)
     warnings: Counter[str] = field(default_factory=Counter)
-    unassigned_cost: Decimal = Decimal(0)
+    unassigned_cost: ByCurrency = field(default_factory=dict)
     unassigned_rows: int = 0
     focus_version: str = "1.2"
 
@@ -442,10 +441,13 @@ def _attribute(
         application = applications_of(tags, json_ok["Tags"], rules.application_tag_keys)
     unassigned = pc.equal(application, UNASSIGNED_APPLICATION)
     billed = kept.decimals.get("BilledCost", kept.text["BilledCost"])
-    result.billed_cost = decimal_sum(billed)
+    currency, written = kept.text["BillingCurrency"], kept.text["BilledCost"]
+    result.billed_cost = sum_by_currency(billed, currency, written)
     result.unassigned_rows = kept.count(unassigned)
     if result.unassigned_rows:
-        result.unassigned_cost = decimal_sum(pc.filter(billed, unassigned))
+        result.unassigned_cost = sum_by_currency(
+            pc.filter(billed, unassigned), pc.filter(currency, unassigned), pc.filter(written, unassigned)
+        )
     return application
 
 

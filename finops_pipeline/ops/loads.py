@@ -24,9 +24,10 @@ from finops_pipeline.contract import (
     RELEVES_ASSET,
     LoadMeta,
     load_step_key,
+    money_metadata,
 )
 from finops_pipeline.liveness import die_with_parent, ensure_run_alive
-from finops_pipeline.money import add_exact, plain_decimal
+from finops_pipeline.money import add_by_currency
 from finops_pipeline.resources import LandingResource, WarehouseResource
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
@@ -38,7 +39,8 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
 
     `loaded` holds every period the op attempted, failed ones included (their
     `quality.gate` says why; they inserted and deleted nothing). `billed_cost` is
-    the exact decimal sum of the committed rows' BilledCost, as text.
+    the exact sum of the committed rows' BilledCost per BillingCurrency, as
+    {currency: decimal text} (`contract.money_metadata`).
     """
     rejected: Counter[str] = Counter()
     for item in loaded:
@@ -49,7 +51,7 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
             LoadMeta.RELEVES_INSERTED: item.inserted,
             LoadMeta.RELEVES_DELETED: item.deleted,
             LoadMeta.RELEVES_REJECTED: item.rejected_total,
-            LoadMeta.BILLED_COST: plain_decimal(item.billed_cost),
+            LoadMeta.BILLED_COST: money_metadata(item.billed_cost),
             LoadMeta.REJECTED_BY_REASON: dict(sorted(item.rejected.items())),
             LoadMeta.FILES: len(item.files),
             LoadMeta.SECONDS: round(item.seconds, 3),
@@ -62,7 +64,9 @@ def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
         LoadMeta.RELEVES_INSERTED: MetadataValue.int(sum(i.inserted for i in loaded)),
         LoadMeta.RELEVES_DELETED: MetadataValue.int(sum(i.deleted for i in loaded)),
         LoadMeta.RELEVES_REJECTED: MetadataValue.int(sum(i.rejected_total for i in loaded)),
-        LoadMeta.BILLED_COST: MetadataValue.text(plain_decimal(add_exact(*(i.billed_cost for i in loaded)))),
+        LoadMeta.BILLED_COST: MetadataValue.json(
+            money_metadata(add_by_currency(*(i.billed_cost for i in loaded)))
+        ),
         LoadMeta.PERIODS: MetadataValue.json(per_period),
         LoadMeta.REJECTED_BY_REASON: MetadataValue.json(dict(sorted(rejected.items()))),
     }

@@ -20,6 +20,7 @@ from finops_pipeline.constants import RELEVES_TABLE
 from finops_pipeline.contract import MATERIALIZED_VIEWS
 from finops_pipeline.landing.focus import FocusFileError, validate_file
 from finops_pipeline.landing.store import LandingFolderMissing, LandingStore
+from finops_pipeline.money import add_exact
 
 __all__ = [
     "FilePreview",
@@ -98,7 +99,9 @@ def preview_landing(store: LandingStore, domain: str, period: str) -> LandingPre
                     item.rows_rejected += int(checked.rejected.total())
                     item.rows_to_load += checked.valid.num_rows if checked.valid is not None else 0
                     preview.rejected.update(checked.rejected)
-                    preview.billed_cost += float(checked.billed_cost)
+                    # The dry run's figure is still one float over every currency (its response
+                    # model says so); the loads themselves keep money per currency.
+                    preview.billed_cost += float(add_exact(*checked.billed_cost.values()))
         except FocusFileError as exc:
             preview.error = str(exc)
         preview.rows_read += item.rows_read

@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 import psycopg
@@ -37,7 +36,7 @@ from psycopg import sql
 from finops_pipeline.landing.focus import COPY_COLUMNS, FocusFileError, ReadRules, validate_file
 from finops_pipeline.landing.quality import PeriodQuality
 from finops_pipeline.landing.store import LandingFileRefused, LandingFolderMissing, LandingStore
-from finops_pipeline.money import add_exact
+from finops_pipeline.money import ByCurrency, add_by_currency
 from finops_pipeline.warehouse.copy_stream import CopyChunk, CopyEncoder
 from finops_pipeline.warehouse.gates import GatePolicy, check_gates
 from finops_pipeline.warehouse.partitions import ensure_partition, partition_name
@@ -64,7 +63,7 @@ class PeriodLoad:
     inserted: int = 0  # committed rows (0 when a gate failed)
     deleted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    billed_cost: Decimal = Decimal(0)  # exact sum of the committed rows' BilledCost
+    billed_cost: ByCurrency = field(default_factory=dict)  # the committed rows' BilledCost, per currency
     seconds: float = 0.0
     quality: PeriodQuality = field(default_factory=lambda: PeriodQuality(period=""))
 
@@ -84,7 +83,7 @@ class QualityGateFailed(RuntimeError):
         super().__init__(message)
         self.gate, self.load = gate, load
         load.quality.gate = gate
-        load.inserted, load.deleted, load.billed_cost = 0, 0, Decimal(0)
+        load.inserted, load.deleted, load.billed_cost = 0, 0, {}
         load.quality.rows_loaded = 0
 
 
@@ -127,9 +126,11 @@ def _produce(
                     for reason, samples in checked.samples.items():
                         quality.reject(reason, 0, samples)
                     quality.warnings.update(checked.warnings)
-                    quality.unassigned_cost = add_exact(quality.unassigned_cost, checked.unassigned_cost)
+                    quality.unassigned_cost = add_by_currency(
+                        quality.unassigned_cost, checked.unassigned_cost
+                    )
                     quality.unassigned_rows += checked.unassigned_rows
-                    result.billed_cost = add_exact(result.billed_cost, checked.billed_cost)
+                    result.billed_cost = add_by_currency(result.billed_cost, checked.billed_cost)
                     if checked.valid is not None:
                         result.inserted += checked.valid.num_rows
                         for chunk in encoder.encode(checked.valid):

@@ -64,6 +64,16 @@ def _sum(rows: list[dict[str, Any]], column: str) -> Decimal:
     return sum((Decimal(r[column]) for r in rows), Decimal(0))
 
 
+def _by_currency(rows: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """BilledCost summed per BillingCurrency: what a load's money metadata must say."""
+    return {c: _sum(group, "BilledCost") for (c,), group in _group(rows, "BillingCurrency").items()}
+
+
+def _decimals(money: dict[str, str]) -> dict[str, Decimal]:
+    assert all(isinstance(amount, str) for amount in money.values())  # exact text, never a number
+    return {currency: Decimal(amount) for currency, amount in money.items()}
+
+
 def _group(rows: list[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -112,8 +122,7 @@ def test_full_load_matches_the_landing_files_and_reloading_changes_nothing(
         assert meta["releves_inserted"] == sum(len(i["valid"]) for i in items)
         assert meta["releves_deleted"] == 0
         assert meta["releves_rejected"] == sum(i["rejected"].total() for i in items)
-        billed = sum((_sum(i["valid"], "BilledCost") for i in items), Decimal(0))
-        assert Decimal(meta["billed_cost"]) == billed  # exact, as text
+        assert _decimals(meta["billed_cost"]) == _by_currency([r for i in items for r in i["valid"]])
         assert set(meta["periods"]) == set(TEST_PERIODS)
         for period in TEST_PERIODS:
             item, per_period = expected[(domain, period)], meta["periods"][period]
@@ -121,7 +130,7 @@ def test_full_load_matches_the_landing_files_and_reloading_changes_nothing(
             assert per_period["releves_inserted"] == len(item["valid"])
             assert per_period["releves_rejected"] == item["rejected"].total()
             assert per_period["rejected_by_reason"] == dict(item["rejected"])
-            assert Decimal(per_period["billed_cost"]) == _sum(item["valid"], "BilledCost")
+            assert _decimals(per_period["billed_cost"]) == _by_currency(item["valid"])
             quality = per_period["quality"]
             assert quality["gate"] is None and quality["focus_versions"] == ["1.0"]
             assert (quality["rows_read"], quality["rows_loaded"]) == (item["rows_read"], len(item["valid"]))
@@ -374,5 +383,5 @@ def test_a_domain_whose_every_period_fails_reports_the_cause(
     assert f"native/{CURRENT}/export-000.parquet" in failure.error.message
     assert "Parquet" in failure.error.message
     meta = metadata_values(failure.user_failure_data.metadata)
-    assert (meta["releves_inserted"], meta["billed_cost"], list(meta["periods"])) == (0, "0", [CURRENT])
+    assert (meta["releves_inserted"], meta["billed_cost"], list(meta["periods"])) == (0, {}, [CURRENT])
     assert meta["periods"][CURRENT]["quality"]["gate"] == "unreadable_file"

@@ -206,9 +206,9 @@ export interface components {
     Aggregates: {
       /**
        * Billedcost
-       * @default 0
+       * @description BilledCost of the rows its blocks loaded, per currency; empty for a run recorded before costs were kept per currency (its one figure over every currency cannot be split truthfully)
        */
-      billedCost: number;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /** Mvs */
       mvs: components['schemas']['MvRefreshResponse'][];
       /**
@@ -231,9 +231,9 @@ export interface components {
     Anomaly: {
       /**
        * Baseline
-       * @description median of the comparable runs, or the previous one's value
+       * @description median of the comparable runs, or the previous one's value (`billedCost`: in the same currency as `value`)
        */
-      baseline: number;
+      baseline: number | components['schemas']['CurrencyAmount'][];
       /**
        * Method
        * @enum {string}
@@ -254,8 +254,11 @@ export interface components {
        * @description modified z-score (method `modified_z`, flagged above 3.5 in absolute value) or relative change to the baseline (method `relative`, flagged above 0.5): used with fewer than 4 comparable runs (baseline: the previous one) or when their values are all equal (baseline: the median)
        */
       score: number;
-      /** Value */
-      value: number;
+      /**
+       * Value
+       * @description a number, or for `billedCost` the cost in one currency (a one-item list): each currency is scored apart, against the same currency's cost in the comparable runs
+       */
+      value: number | components['schemas']['CurrencyAmount'][];
     };
     /**
      * BackstageError
@@ -305,8 +308,11 @@ export interface components {
      * @description What one month of a domain loaded, or the quality gate that kept its previous rows.
      */
     BlockPeriod: {
-      /** Billedcost */
-      billedCost: number | null;
+      /**
+       * Billedcost
+       * @description BilledCost of the rows loaded for the month, per currency; empty for a run recorded before costs were kept per currency (its one figure over every currency cannot be split truthfully)
+       */
+      billedCost: components['schemas']['CurrencyAmount'][];
       /**
        * Gate
        * @description set when a quality gate failed this month
@@ -380,8 +386,11 @@ export interface components {
     };
     /** BlockVolumes */
     BlockVolumes: {
-      /** Billedcost */
-      billedCost: number | null;
+      /**
+       * Billedcost
+       * @description BilledCost of the rows the block loaded, per currency; empty for a run recorded before costs were kept per currency (its one figure over every currency cannot be split truthfully)
+       */
+      billedCost: components['schemas']['CurrencyAmount'][];
       /** Rejectedbyreason */
       rejectedByReason: {
         [key: string]: number;
@@ -459,6 +468,22 @@ export interface components {
       periods: string[];
       /** Staleafterseconds */
       staleAfterSeconds: number;
+    };
+    /**
+     * CurrencyAmount
+     * @description An amount of one currency: exact decimal text, never a JSON number (no float keeps every digit).
+     */
+    CurrencyAmount: {
+      /**
+       * Amount
+       * @description exact decimal with the digits the sum of the rows produced (no rounding, no exponent)
+       */
+      amount: string;
+      /**
+       * Currency
+       * @description the BillingCurrency of the rows, as they carry it (ISO 4217)
+       */
+      currency: string;
     };
     /** DryRunFile */
     DryRunFile: {
@@ -621,8 +646,11 @@ export interface components {
       rowsLoaded: number | null;
       /** Rowsread */
       rowsRead: number | null;
-      /** Unassignedcost */
-      unassignedCost: number | null;
+      /**
+       * Unassignedcost
+       * @description BilledCost of the loaded rows without an application, per currency; empty for a run recorded before costs were kept per currency (its one figure over every currency cannot be split truthfully)
+       */
+      unassignedCost: components['schemas']['CurrencyAmount'][];
       /** Unassignedrows */
       unassignedRows: number | null;
       /** Warnings */
@@ -1001,9 +1029,9 @@ export interface components {
     RunVolumes: {
       /**
        * Billedcost
-       * @default 0
+       * @description BilledCost of the rows its blocks loaded, per currency; empty for a run recorded before costs were kept per currency (its one figure over every currency cannot be split truthfully)
        */
-      billedCost: number;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /**
        * Mvsrefreshed
        * @default 0

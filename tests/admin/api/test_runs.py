@@ -14,7 +14,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 from fastapi.testclient import TestClient
 
-from finops_admin_plugin.api.runs import CSV_COLUMNS
+from finops_admin_plugin.api.runs import csv_columns
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.logs import build_excerpt
@@ -361,10 +361,11 @@ def test_csv_export(client: TestClient, finops_history: History) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert tuple(rows[0]) == CSV_COLUMNS
+    columns = csv_columns(["EUR"])  # the demo months bill in EUR only
+    assert tuple(rows[0]) == columns and "billedCost" not in columns
     listed = client.get(f"{BASE}/runs", params={"domain": "open", "sort": "startTime", "limit": 200}).json()
     assert [r[0] for r in rows[1:]] == [i["runId"] for i in listed["items"]]
-    by_id = {r[0]: dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows[1:]}
+    by_id = {r[0]: dict(zip(columns, r, strict=True)) for r in rows[1:]}
     partial = by_id[finops_history.runs["partial"]]
     item = next(i for i in listed["items"] if i["runId"] == finops_history.runs["partial"])
     assert (
@@ -375,8 +376,9 @@ def test_csv_export(client: TestClient, finops_history: History) -> None:
     assert int(partial["relevesInserted"]) == item["volumes"]["relevesInserted"]
     assert partial["errorMessage"] == item["errors"]["message"]
     assert partial["periods"] == ";".join(item["periods"])
+    assert [{"currency": "EUR", "amount": partial["billedCost EUR"]}] == item["volumes"]["billedCost"]
     empty = client.get(f"{BASE}/runs", params={"format": "csv", "from": "2999-01-01"})
-    assert empty.status_code == 200 and empty.text.strip() == ",".join(CSV_COLUMNS)
+    assert empty.status_code == 200 and empty.text.strip() == ",".join(csv_columns([]))
 
 
 def test_coverage(client: TestClient, finops_history: History) -> None:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from dagster import DagsterRunStatus
 
+from finops_admin_plugin.mapping.money import add_money, metadata_money
 from finops_admin_plugin.mapping.runs import map_run_detail, one_line, summary_of
 from finops_admin_plugin.mapping.status import map_run_status
 from finops_admin_plugin.models import RunDetailResponse
@@ -171,15 +172,16 @@ def test_volumes_match_the_landing_files_and_the_warehouse(
             if block.periods:
                 assert block.volumes.rows_read == sum(p.rows_read for p in block.periods)
                 assert block.volumes.releves_inserted == sum(p.releves_inserted for p in block.periods)
-                # Each month's cost and the total are rounded to cents separately.
-                assert block.volumes.billed_cost == pytest.approx(
-                    sum(p.billed_cost for p in block.periods), abs=0.01 * len(block.periods)
-                )
+                # Exact per currency: the block's cost is its months' costs added currency by currency.
+                assert block.volumes.billed_cost == add_money(*(p.billed_cost for p in block.periods))
+                assert all(isinstance(c.amount, str) for c in block.volumes.billed_cost)
                 assert sum(block.volumes.rejected_by_reason.values()) == block.volumes.releves_rejected
         assert run.volumes.releves_inserted == sum(b.volumes.releves_inserted or 0 for b in run.blocks)
         assert run.volumes.releves_deleted == sum(b.volumes.releves_deleted or 0 for b in run.blocks)
         assert run.aggregates.releves_inserted == run.volumes.releves_inserted
         assert run.aggregates.releves_deleted == run.volumes.releves_deleted
+        assert run.volumes.billed_cost == add_money(*(b.volumes.billed_cost for b in run.blocks))
+        assert run.aggregates.billed_cost == run.volumes.billed_cost
     # Each load replaced the previous one of its (domain, month); the last one is what the warehouse holds.
     with psycopg.connect(finops_history.warehouse_url) as conn:
         for (domain, period), sequence in loads.items():
@@ -256,3 +258,25 @@ def test_created_and_start_time_are_close(details: dict[str, RunDetailResponse])
     run = details["ok_1"]
     assert run.start_time is not None
     assert timedelta(0) <= run.start_time - run.created_time < timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("recorded", ["1461.7333740648778", "0", 21635.4, None, {"USD": 12.5}])
+def test_a_cost_recorded_over_every_currency_is_not_guessed(recorded: Any) -> None:
+    # Runs loaded before costs were kept per currency carry one figure: it cannot be split.
+    assert metadata_money(recorded) == []
+
+
+def test_costs_are_listed_largest_first_and_added_per_currency() -> None:
+    block = metadata_money({"EUR": "100.00", "USD": "1361.73337406487786", "CHF": "100.00"})
+    assert [(c.currency, c.amount) for c in block] == [
+        ("USD", "1361.73337406487786"),
+        ("CHF", "100.00"),
+        ("EUR", "100.00"),
+    ]
+    other = metadata_money({"EUR": "0.5", "JPY": "7"})
+    assert [(c.currency, c.amount) for c in add_money(block, other)] == [
+        ("USD", "1361.73337406487786"),
+        ("EUR", "100.50"),
+        ("CHF", "100.00"),
+        ("JPY", "7"),
+    ]

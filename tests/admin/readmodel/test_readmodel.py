@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, map_run_detail, summary_payload
+from finops_admin_plugin.models import CurrencyAmount
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
-from finops_admin_plugin.readmodel.anomalies import MIN_DURATION_DELTA, score_metric
+from finops_admin_plugin.readmodel.anomalies import MIN_DURATION_DELTA, score_cost, score_metric
 from finops_admin_plugin.readmodel.metrics import render
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
@@ -326,3 +328,15 @@ def test_totals_from_run_counts_equal_counting_the_runs(finops_history: History,
         check("after incremental projection")
     finally:
         store.close()
+
+
+def test_cost_is_scored_per_currency_in_exact_decimals() -> None:
+    usd = [Decimal("1000.123456789012345"), Decimal("1000.2"), Decimal("999.9"), Decimal("1000.1")]
+    history = [{"USD": u, "EUR": Decimal("500.00") + i} for i, u in enumerate(usd)]
+    history.append({"USD": Decimal("1000.0")})  # a run without EUR is no part of EUR's history
+    found = score_cost("run", {"USD": Decimal("1000.15"), "EUR": Decimal("4500.00")}, history)
+    [eur] = found  # USD is within its usual spread; EUR's costs are never added to USD's
+    assert eur.method == "modified_z" and eur.score > 3.5
+    assert eur.value == [CurrencyAmount(currency="EUR", amount="4500.00")]
+    assert eur.baseline == [CurrencyAmount(currency="EUR", amount="501.50")]  # exact median
+    assert score_cost("run", {"GBP": Decimal(5)}, history) == []  # a currency new to the history

@@ -261,8 +261,14 @@ def test_each_rule_is_counted_under_its_reason(loaded: dict[str, Any], domain: s
     assert result.deleted == 0
     assert len(result.files) == 2
     with localcontext(prec=100):  # Python's default 28 digits would round this sum
-        billed = sum(Decimal({**BASE, **changes}["BilledCost"]) for _, changes, r in CASES if r is None)
-    assert result.billed_cost == billed
+        rows = [{**BASE, **changes} for _, changes, r in CASES if r is None]
+        billed = sum(Decimal(row["BilledCost"]) for row in rows)
+        by_currency = {
+            c: sum(Decimal(row["BilledCost"]) for row in rows if row["BillingCurrency"] == c)
+            for c in {row["BillingCurrency"] for row in rows}
+        }
+    assert set(by_currency) == {"EUR", "ISK"}  # one sum per currency, never one across them
+    assert result.billed_cost == by_currency
     stored = query(
         loaded["url"], "SELECT sum(billed_cost)::text FROM finops.releves WHERE domain = %s", (domain,)
     )

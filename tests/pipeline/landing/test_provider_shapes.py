@@ -164,7 +164,7 @@ def test_google_tags_as_records_keep_key_to_value_and_their_extra_fields(
     assert _applications(warehouse_url) == _expected_applications(rows)
     unassigned = [r for r in rows if not r["application"]]
     assert result.quality.unassigned_rows == len(unassigned) == 100
-    assert result.quality.unassigned_cost == sum((r["BilledCost"] for r in unassigned), Decimal(0))
+    assert result.quality.unassigned_cost == {"USD": sum((r["BilledCost"] for r in unassigned), Decimal(0))}
     warnings = {w["rule"] for w in result.quality.as_metadata()["warnings"]}
     assert not {w for w in warnings if w.startswith("Tags:")}
     tags, extra, unit = query(
@@ -198,7 +198,7 @@ def test_aws_doubles_milliseconds_and_map_tags(warehouse_url: str, tmp_path: Pat
     assert (result.rows_read, result.inserted, result.rejected_total) == (302, 302, 0)
     # A double is stored as its shortest decimal form, the text a reader of the file sees.
     expected = sum((Decimal(repr(d)) for d in doubles), Decimal(0))
-    assert _sums(warehouse_url) == {"USD": expected} and result.billed_cost == expected
+    assert _sums(warehouse_url) == {"USD": expected} == result.billed_cost
     assert _applications(warehouse_url) == _expected_applications(rows)
     assert query(warehouse_url, "SELECT tags FROM finops.releves WHERE source_line = 301") == [
         ({"user:application": "tiny"},)
@@ -312,6 +312,6 @@ def test_the_official_sample_with_google_tags_attributes_as_the_csv_does(
     oracle = sum((Decimal(r["BilledCost"]) for r in unassigned), Decimal(0))
     for loaded in (from_csv, from_parquet):
         assert (loaded.inserted, loaded.quality.unassigned_rows) == (999, len(unassigned))
-        assert loaded.quality.unassigned_cost == oracle
+        assert loaded.quality.unassigned_cost == {"USD": oracle}
     assert (len(unassigned), round(oracle, 2)) == (309, Decimal("0.27"))
     assert parquet_apps == csv_apps

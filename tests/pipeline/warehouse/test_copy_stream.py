@@ -124,7 +124,7 @@ def test_binary_and_csv_statements_store_every_value_exactly(warehouse_url: str,
         assert extra == {"x_Note": source["x_Note"]}
         assert period == PERIOD and line >= 2
     exact = add_exact(*(Decimal(r["BilledCost"]) for r in expected.values()))  # not Python's 28 digits
-    assert result.billed_cost == exact
+    assert result.billed_cost == {"EUR": exact}
     assert query(warehouse_url, "SELECT sum(billed_cost) FROM finops.releves") == [(exact,)]
 
 
