@@ -206,9 +206,9 @@ export interface components {
     Aggregates: {
       /**
        * Billedcost
-       * @default 0
+       * @description billed cost of the run's rows, one item per currency, largest first
        */
-      billedCost: number;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /** Mvs */
       mvs: components['schemas']['MvRefreshResponse'][];
       /**
@@ -233,7 +233,7 @@ export interface components {
        * Baseline
        * @description median of the comparable runs, or the previous one's value
        */
-      baseline: number;
+      baseline: number | components['schemas']['CurrencyAmount'][];
       /**
        * Method
        * @enum {string}
@@ -254,8 +254,11 @@ export interface components {
        * @description modified z-score (method `modified_z`, flagged above 3.5 in absolute value) or relative change to the baseline (method `relative`, flagged above 0.5): used with fewer than 4 comparable runs (baseline: the previous one) or when their values are all equal (baseline: the median)
        */
       score: number;
-      /** Value */
-      value: number;
+      /**
+       * Value
+       * @description a number, or for `billedCost` one currency's amount as a one-item list
+       */
+      value: number | components['schemas']['CurrencyAmount'][];
     };
     /**
      * BackstageError
@@ -306,7 +309,7 @@ export interface components {
      */
     BlockPeriod: {
       /** Billedcost */
-      billedCost: number | null;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /**
        * Gate
        * @description set when a quality gate failed this month
@@ -381,7 +384,7 @@ export interface components {
     /** BlockVolumes */
     BlockVolumes: {
       /** Billedcost */
-      billedCost: number | null;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /** Rejectedbyreason */
       rejectedByReason: {
         [key: string]: number;
@@ -459,6 +462,22 @@ export interface components {
       periods: string[];
       /** Staleafterseconds */
       staleAfterSeconds: number;
+    };
+    /**
+     * CurrencyAmount
+     * @description An exact amount in one currency: never a JSON number, never summed across currencies.
+     */
+    CurrencyAmount: {
+      /**
+       * Amount
+       * @description decimal string, exact as summed from the rows
+       */
+      amount: string;
+      /**
+       * Currency
+       * @description currency code as the rows carry it (ISO 4217 normally)
+       */
+      currency: string;
     };
     /** DryRunFile */
     DryRunFile: {
@@ -622,7 +641,7 @@ export interface components {
       /** Rowsread */
       rowsRead: number | null;
       /** Unassignedcost */
-      unassignedCost: number | null;
+      unassignedCost: components['schemas']['CurrencyAmount'][];
       /** Unassignedrows */
       unassignedRows: number | null;
       /** Warnings */
@@ -1001,9 +1020,9 @@ export interface components {
     RunVolumes: {
       /**
        * Billedcost
-       * @default 0
+       * @description billed cost of the run's rows, one item per currency, largest first
        */
-      billedCost: number;
+      billedCost: components['schemas']['CurrencyAmount'][];
       /**
        * Mvsrefreshed
        * @default 0
