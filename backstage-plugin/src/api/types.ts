@@ -33,6 +33,12 @@ export type PeriodRole = RunPeriod['role'];
 /** @public */
 export type RunPeriod = Schemas['PeriodResponse'];
 
+/** An exact amount (decimal string) in one currency. @public */
+export type CurrencyAmount = Schemas['CurrencyAmount'];
+
+/** A figure that covers rows: one amount per currency, largest first; empty when nothing was loaded. @public */
+export type Money = CurrencyAmount[];
+
 /** @public */
 export type Anomaly = Schemas['Anomaly'];
 

@@ -3,9 +3,9 @@
 import { api } from "./api.js";
 import {
   $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, figure, flagged, kv,
-  panel, selectedDomains, table,
+  money, panel, selectedDomains, table,
 } from "./dom.js";
-import { anomalyText, firstLine, formatCost, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { anomalyText, firstLine, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { route } from "./router.js";
 import { domainLabel, may, state } from "./state.js";
@@ -80,13 +80,13 @@ function blockCard(b) {
       figure("Inserted", flagged(formatNumber(v.relevesInserted), (b.anomalies || []).filter((a) => a.metric === "relevesInserted"))),
       figure("Deleted", formatNumber(v.relevesDeleted)),
       figure("Rejected", formatNumber(v.relevesRejected)),
-      figure("Billed cost", formatCost(v.billedCost))),
+      figure("Billed cost", flagged(money(v.billedCost), anomaliesOf(b, "billedCost")))),
     rejected.length ? el("p", { class: "small" }, "Rejected by reason: ",
       rejected.map(([reason, n], i) => [i ? ", " : "", el("span", { class: "mono", text: reason }), ` ${formatNumber(n)}`])) : null,
     perPeriod.length ? table(["Period", "Read", "Inserted", "Deleted", "Rejected", "Billed cost", "Gate"],
       perPeriod.map((p) => el("tr", { "data-period": p.period }, el("td", { text: p.period }), el("td", { text: formatNumber(p.rowsRead) }),
         el("td", { text: formatNumber(p.relevesInserted) }), el("td", { text: formatNumber(p.relevesDeleted) }),
-        el("td", { text: formatNumber(p.relevesRejected) }), el("td", { text: formatCost(p.billedCost) }),
+        el("td", { text: formatNumber(p.relevesRejected) }), el("td", {}, money(p.billedCost)),
         el("td", {}, p.gate ? el("span", { class: "badge s-FAILED", text: p.gate }) : "—"))), "compact") : null,
     (b.errors || []).length ? el("ul", { class: "block-errors" }, b.errors.map((e) =>
       el("li", {}, el("span", { class: "kind", text: e.kind }), " ", el("span", { text: e.message })))) : null,
@@ -111,7 +111,7 @@ function qualityTable(quality) {
           (r.samples || []).map((s) => el("div", { class: "muted small sample",
             text: `${s.file}${s.line != null ? `:${s.line}` : ""}${s.column ? ` ${s.column}` : ""}${s.value != null ? ` = ${s.value}` : ""}` })))) : "—"),
         el("td", {}, (q.warnings || []).length ? q.warnings.map((w) => el("div", {}, el("span", { class: "mono", text: w.rule }), `: ${formatNumber(w.count)}`)) : "—"),
-        el("td", { text: `${formatCost(q.unassignedCost)}${q.unassignedRows ? ` (${formatNumber(q.unassignedRows)} rows)` : ""}` }),
+        el("td", {}, money(q.unassignedCost), q.unassignedRows ? ` (${formatNumber(q.unassignedRows)} rows)` : null),
         el("td", {}, q.gate ? el("span", { class: "badge s-FAILED", text: q.gate }) : "—"))), "compact"));
 }
 
@@ -122,7 +122,7 @@ function aggregatesSection(agg) {
       figure("Relevés inserted", formatNumber(agg.relevesInserted)),
       figure("Relevés deleted", formatNumber(agg.relevesDeleted)),
       agg.relevesRejected !== undefined ? figure("Rejected", formatNumber(agg.relevesRejected)) : null,
-      agg.billedCost !== undefined ? figure("Billed cost", formatCost(agg.billedCost)) : null),
+      agg.billedCost !== undefined ? figure("Billed cost", money(agg.billedCost)) : null),
     mvs.length ? table(["Materialized view", "Status", "Refreshed at", "Refresh time", "Rows"],
       mvs.map((mv) => el("tr", { "data-mv": mv.name }, el("td", { class: "mono", text: mv.name }), el("td", {}, badge(mv.status)),
         el("td", { text: formatTime(mv.refreshedAt) }), el("td", { text: formatDuration(mv.durationSeconds) }),

@@ -1,7 +1,7 @@
 // Building the page: `el` and the small widgets every screen uses. Every value from the API goes
 // through textContent or an attribute, never innerHTML.
 import { fetchFile } from "./api.js";
-import { anomalyText, firstLine } from "./format.js";
+import { anomalyText, exactMoney, firstLine, formatMoney } from "./format.js";
 import { domainLabel, domains, state } from "./state.js";
 
 export const UI = "/finops/admin/ui";
@@ -90,6 +90,16 @@ async function saveWithToken(href) {
   const a = el("a", { href: url, download: file.name });
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+/**
+ * Money (`[{currency, amount}]`): one line per currency in the API's order, rounded for reading
+ * in the browser's locale; the exact amount the API sent, with its code, in each line's title.
+ */
+export function money(amounts) {
+  if (!Array.isArray(amounts) || !amounts.length) return el("span", { class: "money", text: formatMoney(amounts) });
+  return el("span", { class: "money" }, amounts.map((item) =>
+    el("span", { class: "amount", title: exactMoney([item]), text: formatMoney([item]) })));
 }
 
 export function anomaliesOf(item, metric) { return (item.anomalies || []).filter((a) => a.metric === metric); }

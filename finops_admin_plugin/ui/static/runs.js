@@ -2,7 +2,7 @@
 // refreshed while one of its runs is active.
 import { api, BASE } from "./api.js";
 import {
-  $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, flagged, navLink,
+  $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, flagged, money, navLink,
   runHref, selectedDomains, showError, UI,
 } from "./dom.js";
 import { firstLine, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
@@ -100,7 +100,7 @@ function runRow(run) {
   const v = run.volumes || {};
   const selected = selectedDomains(run.domainStatuses);
   const durationAnomalies = anomaliesOf(run, "durationSeconds");
-  const volumeAnomalies = anomaliesOf(run, "relevesInserted").concat(anomaliesOf(run, "billedCost"));
+  const volumeAnomalies = anomaliesOf(run, "relevesInserted");
   const errors = run.errors || {};
   return el("tr", { "data-run-id": run.runId, "data-status": run.status, class: (run.anomalies || []).length ? "abnormal" : null },
     el("td", {}, badge(run.status, errors.message)),
@@ -115,7 +115,8 @@ function runRow(run) {
     el("td", { class: "nowrap small" },
       el("div", {}, flagged(`${formatNumber(v.relevesInserted)} inserted`, volumeAnomalies)),
       el("div", { class: v.relevesRejected ? "warn" : null, text: `${formatNumber(v.relevesRejected)} rejected` }),
-      el("div", { text: `${formatNumber(v.mvsRefreshed)} MVs refreshed` })),
+      el("div", { text: `${formatNumber(v.mvsRefreshed)} MVs refreshed` }),
+      el("div", { class: "billed" }, flagged(money(v.billedCost), anomaliesOf(run, "billedCost")))),
     el("td", { class: "errors-cell" }, errors.count
       ? [el("strong", { class: "error-count", text: String(errors.count) }), " ",
         el("span", { class: "error-line", text: firstLine(errors.message || "failed") })]

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "browser",
     "launch_filed_reprocess",
     "screenshot_path",
+    "shown_money",
     "ui_world",
 ]
 
@@ -227,3 +229,17 @@ def launch_filed_reprocess(world: UiWorld, monkeypatch: pytest.MonkeyPatch, requ
         _sensor_tick(world)
         time.sleep(0.3)
     return launched[0]
+
+
+# Minor units of the currencies a test may meet that do not have two (ISO 4217).
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "TND": 3}
+
+
+def shown_money(item: dict[str, str]) -> str:
+    """One currency's amount as both UIs show it in an `en-US` browser, worked out here without
+    the UIs' code: rounded half away from zero to the currency's minor unit, grouped, the code
+    first (Intl puts a no-break space after it); a credit that rounds to zero loses its sign."""
+    digits = _MINOR_UNITS.get(item["currency"], 2)
+    rounded = Decimal(item["amount"]).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    sign = "-" if rounded < 0 else ""
+    return f"{sign}{item['currency']}\u00a0{abs(rounded):,.{digits}f}"

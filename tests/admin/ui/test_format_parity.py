@@ -22,6 +22,37 @@ PLUGIN_DIR = ROOT / "backstage-plugin"
 PLUGIN = PLUGIN_DIR / "src" / "components" / "common" / "format.ts"
 ESBUILD = PLUGIN_DIR / "node_modules" / "esbuild"
 
+
+def _money(*items: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"currency": currency, "amount": amount} for currency, amount in items]
+
+
+# Money as the API sends it: more digits than a float holds, tiny and negative amounts (credits),
+# rounding at the minor unit (a carry through every digit, JPY without decimals, BHD with three),
+# several currencies in the API's order, a code Intl refuses, an amount that is not a decimal.
+MONEY: list[Any] = [
+    _money(("USD", "12345678901234567890.123456789")),
+    _money(("USD", "0.00000006538030")),
+    _money(("USD", "-12.50")),
+    _money(("EUR", "-0.004")),
+    _money(("USD", "999999999999999999.995")),
+    _money(("USD", "1361.73337406487786"), ("EUR", "100.00"), ("JPY", "999.5")),
+    _money(("BHD", "1.23450"), ("USD", "7")),
+    _money(("€", "1234.5")),
+    _money(("USD", "12,5")),
+    [],
+    None,
+]
+
+# A cost anomaly is one currency's: value and baseline are one-item money lists.
+COST_ANOMALY = {
+    "metric": "billedCost",
+    "scope": "public",
+    "value": _money(("USD", "1234.555")),
+    "baseline": _money(("USD", "800")),
+    "score": 0.75,
+}
+
 # (function, arguments). Times cross a day, a year and a fraction of a second; numbers cross
 # the thousands separator, rounding and zero; durations each unit's boundary.
 CASES: list[tuple[str, list[Any]]] = [
@@ -59,9 +90,12 @@ CASES: list[tuple[str, list[Any]]] = [
     ],
     *[("formatNumber", [value]) for value in (0, 7, 999, 1000, 1234567, -1234, 12.5, 1234.5678, None)],
     *[
-        ("formatCost", [value])
-        for value in (0, 0.005, 0.015, 1.005, 12.3, 1234.5, 1361.73337406487786, 1234567.891, -42.1, None)
+        (fn, [amounts, locale])
+        for fn in ("formatMoney",)
+        for amounts in MONEY
+        for locale in ("en-US", "fr-FR")
     ],
+    *[("exactMoney", [amounts]) for amounts in MONEY],
     *[
         ("formatAge", [value])
         for value in (0, 10, 89, 90, 3599, 3600, 5400, 2 * 86400 - 1, 2 * 86400, 10 * 86400 + 43200, None)
@@ -81,14 +115,15 @@ CASES: list[tuple[str, list[Any]]] = [
         )
     ],
     *[
-        ("anomalyText", [anomaly])
+        ("anomalyText", [anomaly, "en-US"])
         for anomaly in (
             {"metric": "durationSeconds", "scope": "run", "value": 600, "baseline": 60, "score": 12.34},
             {"metric": "relevesInserted", "scope": "native", "value": 12, "baseline": 123456, "score": -4.05},
-            {"metric": "billedCost", "scope": "run", "value": 1234.5, "baseline": 100, "score": 0.75},
+            COST_ANOMALY,
             {"metric": "somethingNew", "scope": "open", "value": 3, "baseline": 2, "score": 0.5},
         )
     ],
+    ("anomalyText", [COST_ANOMALY, "fr-FR"]),
 ]
 
 RUNNER = """
@@ -153,6 +188,13 @@ def test_both_uis_format_every_case_alike(tmp_path: Path) -> None:
     # Spot checks that the table runs what it says (not two equally broken modules).
     shown = {(fn, json.dumps(args)): b for (fn, args), (b, _) in zip(CASES, result["results"], strict=True)}
     assert shown[("formatTime", '["2026-12-31T23:59:59.999-01:00"]')] == "2027-01-01 00:59:59 UTC"
-    assert shown[("formatCost", "[1234567.891]")] == "1,234,567.89"
+    money = json.dumps([MONEY[0], "en-US"])
+    assert shown[("formatMoney", money)] == "USD\u00a012,345,678,901,234,567,890.12"
+    money = json.dumps([MONEY[5], "fr-FR"])
+    assert shown[("formatMoney", money)] == "1\u202f361,73\u00a0USD · 100,00\u00a0EUR · 1\u202f000\u00a0JPY"
+    assert shown[("exactMoney", json.dumps([MONEY[1]]))] == "USD 0.00000006538030"
+    cost = json.dumps([COST_ANOMALY, "en-US"])
+    expected = "public billed cost: USD\u00a01,234.56, baseline USD\u00a0800.00 (score 0.8)"
+    assert shown[("anomalyText", cost)] == expected
     assert shown[("formatDuration", "[3725]")] == "1 h 2 min"
     assert shown[("formatAge", "[5400]")] == "2 h ago"

@@ -27,6 +27,7 @@ from tests.admin.ui.browser import (
     axe_serious,
     launch_filed_reprocess,
     screenshot_path,
+    shown_money,
 )
 
 WIDTH, HEIGHT = 1280, 900
@@ -338,6 +339,48 @@ def test_run_detail_has_its_sections_at_its_own_address(ui: Any, ui_world: UiWor
     assert page.locator("#periods li").all_inner_texts() == [f"{p0} CURRENT", f"{history.periods[1]} N-1"]
     assert "no step failed" in page.locator("#logs").inner_text().lower()
     assert_fits(page, ".panel, .block")
+
+
+def test_money_is_shown_per_currency_rounded_with_the_exact_amount_in_its_title(
+    browser: Any, ui_world: UiWorld
+) -> None:
+    """Every billed cost of a run detail: one line per currency in the API's order, rounded for
+    reading in the browser's locale (en-US here), the exact decimal string the API sent, with
+    its code, in the line's title; never a total across currencies."""
+    run_id = ui_world.history.runs["cron"]
+    detail = _api(ui_world, f"/runs/{run_id}")
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale="en-US")
+    try:
+        page = context.new_page()
+        _open(page, f"{ui_world.base_url}/ui/runs/{run_id}", "#aggregates")
+        figures = [
+            (
+                page.locator(f"#blocks article[data-domain={b['domain']}] .figure", has_text="Billed cost"),
+                b["volumes"]["billedCost"],
+            )
+            for b in detail["blocks"]
+            if b["status"] != "NOT_SELECTED"
+        ]
+        figures.append(
+            (page.locator("#aggregates .figure", has_text="Billed cost"), detail["aggregates"]["billedCost"])
+        )
+        for figure, amounts in figures:
+            assert amounts, "a run that loaded rows has a billed cost"
+            lines = figure.locator(".money .amount")
+            assert lines.count() == len(amounts)
+            for i, item in enumerate(amounts):
+                assert lines.nth(i).get_attribute("title") == f"{item['currency']} {item['amount']}"
+                assert lines.nth(i).text_content() == shown_money(item)
+        # The list shows the run's billed cost the same way.
+        _open(page, f"{ui_world.base_url}/ui/?q={run_id[:8]}")
+        row = page.locator(f"tr[data-run-id='{run_id}'] .billed .amount")
+        listed = detail["volumes"]["billedCost"]
+        assert [row.nth(i).get_attribute("title") for i in range(row.count())] == [
+            f"{item['currency']} {item['amount']}" for item in listed
+        ]
+        assert row.all_text_contents() == [shown_money(item) for item in listed]
+    finally:
+        context.close()
 
 
 def test_coverage_marks_missing_stale_and_failed_cells(ui: Any, ui_world: UiWorld, tmp_path: Path) -> None:

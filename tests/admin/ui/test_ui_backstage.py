@@ -29,6 +29,7 @@ from tests.admin.ui.browser import (
     axe_serious,
     launch_filed_reprocess,
     screenshot_path,
+    shown_money,
 )
 from tests.support import free_port, require
 
@@ -201,6 +202,44 @@ def test_plugin_run_detail_and_coverage(page: Any, harness: str, ui_world: UiWor
     assert fresh + missing == len(coverage["items"])
     assert missing == sum(1 for c in coverage["items"] if c["lastLoad"] is None)
     _screenshot(page, "backstage-coverage.png", tmp_path)
+
+
+def test_plugin_shows_money_per_currency_rounded_with_the_exact_amount_in_its_title(
+    browser: Any, harness: str, ui_world: UiWorld
+) -> None:
+    """A run detail's billed costs: one line per currency in the API's order, rounded in the
+    browser's locale (en-US here), the exact amount the API sent, with its code, as the title."""
+    run_id = ui_world.history.runs["cron"]
+    detail = _api(ui_world, f"/runs/{run_id}")
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(f"{harness}/runs/{run_id}")
+        page.get_by_test_id("aggregates-billed-cost").wait_for(timeout=30_000)
+        # A block's first money is its volumes line; its periods table follows.
+        figures = [
+            (
+                page.get_by_test_id(f"block-{b['domain']}").get_by_test_id("money").first,
+                b["volumes"]["billedCost"],
+            )
+            for b in detail["blocks"]
+            if b["status"] != "NOT_SELECTED"
+        ]
+        figures.append(
+            (
+                page.get_by_test_id("aggregates-billed-cost").get_by_test_id("money"),
+                detail["aggregates"]["billedCost"],
+            )
+        )
+        for figure, amounts in figures:
+            assert amounts, "a run that loaded rows has a billed cost"
+            lines = figure.locator("[title]")
+            assert lines.count() == len(amounts)
+            for i, item in enumerate(amounts):
+                assert lines.nth(i).get_attribute("title") == f"{item['currency']} {item['amount']}"
+                assert lines.nth(i).text_content() == shown_money(item)
+    finally:
+        context.close()
 
 
 def test_plugin_pages_have_no_serious_accessibility_violation(

@@ -12,6 +12,7 @@ import {
   useApiHandlers,
   withApi,
 } from '../../__testUtils__/server';
+import { formatMoney } from '../common/format';
 import { BatchRunsPage } from './BatchRunsPage';
 
 const FAILED_ID = fixtures.runFailed.runId;
@@ -65,12 +66,28 @@ describe('BatchRunsPage', () => {
     expect(
       within(row).getByText(`${listed.volumes.mvsRefreshed} MVs refreshed`),
     ).toBeInTheDocument();
+    // textContent, exact: toHaveTextContent would fold the no-break spaces Intl writes.
+    expect(within(row).getByTitle('USD 657841.67').textContent).toBe(
+      formatMoney([{ currency: 'USD', amount: '657841.67' }]),
+    );
     expect(
       within(row).getByText(fixtures.runFailed.launchedBy!),
     ).toBeInTheDocument();
     expect(
       within(row).getByRole('link', { name: 'Open in Dagster' }),
     ).toHaveAttribute('href', expect.stringContaining(`/runs/${FAILED_ID}`));
+  });
+
+  it('shows the billed cost of a run in each of its currencies, apart', async () => {
+    await render();
+    const [link] = await screen.findAllByRole('link', {
+      name: fixtures.runSuccess.runId.slice(0, 8),
+    });
+    const row = link.closest('tr')!;
+    expect(within(row).getByTitle('USD 702697.57')).toBeInTheDocument();
+    expect(within(row).getByTitle('EUR 1250.4749').textContent).toBe(
+      formatMoney([{ currency: 'EUR', amount: '1250.4749' }]),
+    );
   });
 
   it('sends the filters of the URL to the API and shows them in the form', async () => {

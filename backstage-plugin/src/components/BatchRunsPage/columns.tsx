@@ -11,6 +11,7 @@ import SearchIcon from '@mui/icons-material/ManageSearch';
 import { Caller, DOMAINS, RunSummary } from '../../api';
 import { AnomalyMark } from '../common/AnomalyMark';
 import { DomainChip } from '../common/DomainChip';
+import { MoneyAmounts } from '../common/MoneyAmounts';
 import { StatusBadge } from '../common/StatusBadge';
 import {
   formatDuration,
@@ -149,6 +150,11 @@ export function runColumns(
           </Typography>
           <Typography variant="body2">
             {formatNumber(run.volumes.mvsRefreshed)} MVs refreshed
+          </Typography>
+          <Typography variant="body2" component="div">
+            <AnomalyMark anomalies={runAnomalies(run, 'billedCost')}>
+              <MoneyAmounts amounts={run.volumes.billedCost} />
+            </AnomalyMark>
           </Typography>
         </Box>
       ),

@@ -10,6 +10,7 @@ import {
   useApiHandlers,
   withApi,
 } from '../../__testUtils__/server';
+import { formatMoney } from '../common/format';
 import { FinopsAdminPage } from './FinopsAdminPage';
 
 const FAILED_ID = fixtures.runFailed.runId;
@@ -75,6 +76,38 @@ describe('Run Detail', () => {
     ).toBeInTheDocument();
   });
 
+  it('shows money per currency, rounded, with the exact amount in its title', async () => {
+    const run = fixtures.runSuccess;
+    await render(`/runs/${run.runId}`);
+    const native = await screen.findByTestId('block-native');
+    const [usd, eur] = native.querySelectorAll<HTMLElement>(
+      '[data-testid=money] [title]',
+    );
+    // One line per currency, in the API's order, each with its own exact value: no total.
+    // (textContent, exact: toHaveTextContent would fold the no-break spaces Intl writes.)
+    expect(usd).toHaveAttribute('title', 'USD 67160.56');
+    expect(usd.textContent).toBe(
+      formatMoney([{ currency: 'USD', amount: '67160.56' }]),
+    );
+    expect(usd.textContent).toMatch(/USD/);
+    expect(eur).toHaveAttribute('title', 'EUR 1250.4749');
+    expect(eur.textContent).toMatch(/EUR/);
+    expect(eur.textContent).toMatch(/1.?250[.,]47(?!\d)/);
+    // The month that carries the euros shows them apart from its dollars.
+    const october = within(native).getByText('2026-10').closest('tr')!;
+    expect(
+      within(october as HTMLElement).getByTitle('EUR 1250.4749'),
+    ).toBeInTheDocument();
+    expect(
+      within(october as HTMLElement).getByTitle('USD 34027.41'),
+    ).toBeInTheDocument();
+    const aggregates = screen.getByTestId('aggregates-billed-cost');
+    expect(within(aggregates).getByTitle('USD 702697.57').textContent).toBe(
+      formatMoney([{ currency: 'USD', amount: '702697.57' }]),
+    );
+    expect(within(aggregates).getByTitle('EUR 1250.4749')).toBeInTheDocument();
+  });
+
   it("renders a block's load quality when the API reports it", async () => {
     const withQuality = {
       ...fixtures.runFailed,
@@ -105,7 +138,7 @@ describe('Run Detail', () => {
                     },
                   ],
                   warnings: [{ rule: 'missing_application_tag', count: 310 }],
-                  unassignedCost: 1234.5,
+                  unassignedCost: [{ currency: 'USD', amount: '1234.5' }],
                   unassignedRows: 310,
                   gate: 'rejected_ratio',
                 },
@@ -133,6 +166,9 @@ describe('Run Detail', () => {
       within(quality).getByText('gate: rejected_ratio'),
     ).toBeInTheDocument();
     expect(within(quality).getByText('1.2')).toBeInTheDocument();
+    expect(within(quality).getByTitle('USD 1234.5').textContent).toBe(
+      formatMoney([{ currency: 'USD', amount: '1234.5' }]),
+    );
     // Blocks without quality show none.
     expect(screen.getAllByTestId('block-quality')).toHaveLength(1);
   });

@@ -11,12 +11,8 @@ import Typography from '@mui/material/Typography';
 import { Block } from '../../api';
 import { AnomalyMark } from '../common/AnomalyMark';
 import { StatusBadge } from '../common/StatusBadge';
-import {
-  formatCost,
-  formatDuration,
-  formatNumber,
-  formatTime,
-} from '../common/format';
+import { formatDuration, formatNumber, formatTime } from '../common/format';
+import { MoneyAmounts } from '../common/MoneyAmounts';
 import { domainLabel } from '../common/domains';
 import { QualityTable } from './QualityTable';
 
@@ -58,7 +54,7 @@ export function DomainBlockCard(props: {
           inserted · {formatNumber(block.volumes.relevesDeleted)} deleted ·{' '}
           {formatNumber(block.volumes.relevesRejected)} rejected · billed{' '}
           <AnomalyMark anomalies={of('billedCost')}>
-            {formatCost(block.volumes.billedCost)}
+            <MoneyAmounts amounts={block.volumes.billedCost} />
           </AnomalyMark>
         </Typography>
         {rejectedByReason.length > 0 && (
@@ -98,7 +94,7 @@ export function DomainBlockCard(props: {
                     {formatNumber(p.relevesRejected)}
                   </TableCell>
                   <TableCell align="right">
-                    {formatCost(p.billedCost)}
+                    <MoneyAmounts amounts={p.billedCost} />
                   </TableCell>
                 </TableRow>
               ))}

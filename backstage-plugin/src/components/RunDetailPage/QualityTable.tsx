@@ -7,7 +7,8 @@ import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
 import { BlockQuality } from '../../api';
-import { formatCost, formatNumber } from '../common/format';
+import { formatNumber } from '../common/format';
+import { MoneyAmounts } from '../common/MoneyAmounts';
 
 /** What a block's load saw, period by period: files, rows, rejections (with samples), warnings, gate. */
 export function QualityTable(props: { quality: BlockQuality[] }) {
@@ -80,7 +81,7 @@ export function QualityTable(props: { quality: BlockQuality[] }) {
                       ))}
                 </TableCell>
                 <TableCell align="right">
-                  {formatCost(q.unassignedCost)}
+                  <MoneyAmounts amounts={q.unassignedCost} />
                   {q.unassignedRows
                     ? ` (${formatNumber(q.unassignedRows)} rows)`
                     : ''}

@@ -36,6 +36,7 @@ import {
 } from '../common/format';
 import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
+import { MoneyAmounts } from '../common/MoneyAmounts';
 import { DomainBlockCard } from './DomainBlockCard';
 
 export function periodRoleLabel(period: RunPeriod): string {
@@ -237,6 +238,9 @@ function AggregatesCard(props: { run: RunDetail }) {
       <Typography variant="body2" data-testid="aggregates-totals">
         {formatNumber(aggregates.relevesInserted)} relevés inserted ·{' '}
         {formatNumber(aggregates.relevesDeleted)} deleted
+      </Typography>
+      <Typography variant="body2" data-testid="aggregates-billed-cost">
+        Billed cost: <MoneyAmounts amounts={aggregates.billedCost} />
       </Typography>
       {aggregates.mvs.length === 0 ? (
         <Typography variant="body2" color="text.secondary" mt={1}>

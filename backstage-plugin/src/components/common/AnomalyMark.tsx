@@ -12,7 +12,7 @@ export function AnomalyMark(props: {
   const { anomalies, children } = props;
   if (!anomalies.length) return <>{children}</>;
   return (
-    <Tooltip title={anomalies.map(anomalyText).join(' · ')}>
+    <Tooltip title={anomalies.map(a => anomalyText(a)).join(' · ')}>
       <Box
         component="span"
         data-testid="anomaly"
