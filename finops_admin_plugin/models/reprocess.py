@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from finops_admin_plugin.models.common import ApiModel, DomainName, PageInfo, Period
+from finops_admin_plugin.models.common import ApiModel, DomainName, Money, PageInfo, Period
 from finops_pipeline.contract import DOMAINS
 from finops_pipeline.reprocess.queue import State
 from finops_pipeline.reprocess.rules import MAX_PERIODS, REASON_MAX, REASON_MIN
@@ -118,7 +118,7 @@ class DryRunLanding(ApiModel):
     rows_to_load: int
     rows_rejected: int
     rejected_by_reason: dict[str, int]
-    billed_cost: float
+    billed_cost: Money = Field(description="what the landing files would load, per billing currency")
     error: str | None = Field(default=None, description="why the load of this pair would fail")
 
 

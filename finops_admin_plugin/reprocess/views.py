@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from finops_admin_plugin.mapping.money import money_of
 from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.models.reprocess import (
     DryRunFile,
@@ -78,7 +79,7 @@ def _pair(pair: PairPreview) -> DryRunPair:
             rows_to_load=landing.rows_to_load,
             rows_rejected=landing.rows_rejected,
             rejected_by_reason=dict(sorted(landing.rejected.items())),
-            billed_cost=round(landing.billed_cost, 2),
+            billed_cost=money_of(landing.billed_cost),
             error=display_paths(landing.error) if landing.error else landing.error,
         ),
     )

@@ -20,7 +20,7 @@ from finops_pipeline.constants import RELEVES_TABLE
 from finops_pipeline.contract import MATERIALIZED_VIEWS
 from finops_pipeline.landing.focus import FocusFileError, validate_file
 from finops_pipeline.landing.store import LandingFolderMissing, LandingStore
-from finops_pipeline.money import add_exact
+from finops_pipeline.money import ByCurrency, add_by_currency
 
 __all__ = [
     "FilePreview",
@@ -50,7 +50,7 @@ class LandingPreview:
     rows_read: int = 0
     rows_to_load: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    billed_cost: float = 0.0
+    billed_cost: ByCurrency = field(default_factory=dict)  # exact, per billing currency
     error: str | None = None  # why the load of this pair would fail
 
     @property
@@ -99,9 +99,7 @@ def preview_landing(store: LandingStore, domain: str, period: str) -> LandingPre
                     item.rows_rejected += int(checked.rejected.total())
                     item.rows_to_load += checked.valid.num_rows if checked.valid is not None else 0
                     preview.rejected.update(checked.rejected)
-                    # The dry run's figure is still one float over every currency (its response
-                    # model says so); the loads themselves keep money per currency.
-                    preview.billed_cost += float(add_exact(*checked.billed_cost.values()))
+                    preview.billed_cost = add_by_currency(preview.billed_cost, checked.billed_cost)
         except FocusFileError as exc:
             preview.error = str(exc)
         preview.rows_read += item.rows_read

@@ -500,8 +500,11 @@ export interface components {
     };
     /** DryRunLanding */
     DryRunLanding: {
-      /** Billedcost */
-      billedCost: number;
+      /**
+       * Billedcost
+       * @description what the landing files would load, per billing currency
+       */
+      billedCost: components['schemas']['CurrencyAmount'][];
       /**
        * Error
        * @description why the load of this pair would fail

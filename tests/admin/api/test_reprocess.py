@@ -168,9 +168,10 @@ def test_dry_run_then_reprocess_launched_once_and_listed_as_manual(world: World)
         assert meta["rows_read"] == pair["landing"]["rowsRead"]
         assert per_period["rejected_by_reason"] == pair["landing"]["rejectedByReason"]
         assert per_period["files"] == len(pair["landing"]["files"])
-        # The run's figure is exact text per currency (one here); the dry run's is a rounded float.
-        [billed] = meta["billed_cost"].values()
-        assert float(billed) == pytest.approx(pair["landing"]["billedCost"], abs=0.011)
+        # The dry run announces, per currency and to the digit, what the run then loaded.
+        announced = {m["currency"]: m["amount"] for m in pair["landing"]["billedCost"]}
+        assert announced == per_period["billed_cost"]
+        assert all(isinstance(m["amount"], str) for m in pair["landing"]["billedCost"])
         assert run_ids_by_pair(url)[key] == {run_id}
     assert _materialized_mvs(world.instance, run_id) == set(preview["materializedViews"])
     # Pairs outside the request are untouched.
