@@ -29,6 +29,7 @@ __all__ = [
     "AMOUNT_PATTERN",
     "ASSET_KEY_PREFIX",
     "CURRENCY_PATTERN",
+    "DELIVERY_SENSOR_NAME",
     "DOMAINS",
     "DOMAIN_LABELS",
     "JOB_NAME",
@@ -37,6 +38,7 @@ __all__ = [
     "REFRESH_STEP",
     "RELEVES_ASSET",
     "REPROCESS_SENSOR_NAME",
+    "REQUESTED_BY_SOURCE_PREFIX",
     "SCHEDULE_NAME",
     "TAG_DOMAINS",
     "TAG_PERIODS",
@@ -47,6 +49,7 @@ __all__ = [
     "TAG_VERSION",
     "TRIGGERS",
     "TRIGGER_CRON",
+    "TRIGGER_DELIVERY",
     "TRIGGER_MANUAL",
     "LoadMeta",
     "MvMeta",
@@ -70,6 +73,7 @@ DOMAIN_LABELS: Final = {"open": "Open", "private": "Private", "public": "Public"
 JOB_NAME: Final = "finops_batch"
 SCHEDULE_NAME: Final = "finops_daily_schedule"
 REPROCESS_SENSOR_NAME: Final = "finops_reprocess_sensor"
+DELIVERY_SENSOR_NAME: Final = "finops_delivery_sensor"
 PLAN_STEP: Final = "plan_batch"
 REFRESH_STEP: Final = "refresh_materialized_views"
 _LOAD_STEP_PREFIX: Final = "load_"
@@ -112,7 +116,10 @@ TAG_REASON: Final = "finops/reason"
 
 TRIGGER_CRON: Final = "CRON"
 TRIGGER_MANUAL: Final = "MANUAL"
-TRIGGERS: Final = (TRIGGER_CRON, TRIGGER_MANUAL)
+TRIGGER_DELIVERY: Final = "DELIVERY"  # launched by the delivery sensor for a new provider delivery
+TRIGGERS: Final = (TRIGGER_CRON, TRIGGER_DELIVERY, TRIGGER_MANUAL)
+# finops/requested_by of a DELIVERY run: `source:<name>` of the source whose delivery it loads.
+REQUESTED_BY_SOURCE_PREFIX: Final = "source:"
 
 REASON_TAG_LIMIT: Final = 500
 
@@ -207,7 +214,7 @@ def batch_tags(
 ) -> dict[str, str]:
     """The `finops/*` tags of a batch run."""
     if trigger not in TRIGGERS:
-        raise ValueError(f"trigger must be CRON or MANUAL, got {trigger!r}")
+        raise ValueError(f"trigger must be one of {', '.join(TRIGGERS)}, got {trigger!r}")
     tags = {
         TAG_TRIGGER: trigger,
         TAG_PERIODS: ",".join(normalize_periods(periods)),

@@ -29,6 +29,11 @@ class PipelineSettings(BaseSettings):
         description="how finops_batch runs its steps: `multiprocess` (one machine) or `k8s` "
         "(each step in its own Kubernetes Job, dagster-k8s)",
     )
+    sources: str | None = Field(
+        default=None,
+        description="YAML file listing each domain's sources of cost data (FINOPS_SOURCES); unset: one "
+        "`landing` source per domain under FINOPS_LANDING_URI",
+    )
     max_runtime_seconds: int = Field(
         default=14400,
         ge=60,
