@@ -106,9 +106,9 @@ def start_azurite(workdir: Path) -> AzuriteServer:
                 "127.0.0.1",
                 "--blobPort",
                 str(port),
+                # Its data and metadata under the test's own folder, never the working tree.
                 "--location",
                 str(workdir),
-                "--inMemoryPersistence",
                 "--silent",
                 "--skipApiVersionCheck",
                 "--loose",
