@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 UV_VERSION := 0.13.10
 LOCK_FLAGS ?=
 
-.PHONY: dev test lint typecheck bench lock clean browser promtool plugin-check plugin-test contract
+.PHONY: dev test lint typecheck bench lock clean browser promtool plugin-check plugin-test contract test-servers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,15 @@ promtool:
 	    exit 1; \
 	  fi; }
 
-test: $(STAMP) browser promtool lint typecheck plugin-check
+# The storage servers the sources' tests start that are not Python packages: Azurite (Azure
+# Blob), from tests/servers/package-lock.json. Needs Node.js and npm (as plugin-check does).
+test-servers: tests/servers/node_modules/.package-lock.json
+
+tests/servers/node_modules/.package-lock.json: tests/servers/package.json tests/servers/package-lock.json
+	cd tests/servers && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) browser promtool lint typecheck plugin-check test-servers
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -107,4 +115,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py
 
 clean:
-	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types backstage-plugin/dev/dist
+	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache tests/servers/node_modules backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types backstage-plugin/dev/dist
