@@ -29,10 +29,30 @@ class PipelineSettings(BaseSettings):
         description="how finops_batch runs its steps: `multiprocess` (one machine) or `k8s` "
         "(each step in its own Kubernetes Job, dagster-k8s)",
     )
+    landing_uri: str | None = Field(
+        default=None, description="landing root (FINOPS_LANDING_URI): a local folder or s3://bucket/prefix"
+    )
     sources: str | None = Field(
         default=None,
         description="YAML file listing each domain's sources of cost data (FINOPS_SOURCES); unset: one "
         "`landing` source per domain under FINOPS_LANDING_URI",
+    )
+    delivery_sensor_interval_seconds: int = Field(
+        default=60, ge=10, le=86400, description="how often the delivery sensor lists every source"
+    )
+    delivery_lookback_months: int | None = Field(
+        default=None,
+        ge=1,
+        le=240,
+        description="how many months back (the current one included) the delivery sensor and the loads "
+        "look for deliveries; unset: every period a source holds",
+    )
+    delivery_settle_seconds: int = Field(
+        default=900,
+        ge=0,
+        le=86400,
+        description="how long a file without a manifest (OCI reports, landing folders) must stay unchanged "
+        "before it counts as delivered",
     )
     max_runtime_seconds: int = Field(
         default=14400,

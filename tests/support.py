@@ -402,9 +402,36 @@ def reprocess_sensor_tick(
     return list(result.run_requests or [])
 
 
-def launch_run_requests(instance: DagsterInstance, run_requests: list[Any], defs: Any = None) -> list[str]:
-    """What the Dagster daemon does with a reprocess sensor tick's RunRequests: one run per run
-    key (a key already launched is not launched again). Returns the new runs' ids."""
+def delivery_sensor_tick(instance: DagsterInstance, defs: Any = None) -> list[Any]:
+    """One evaluation of the delivery sensor as the code location defines it (its resources
+    configured from the environment, as `definitions` builds them): its RunRequests."""
+    from dagster import SensorResult, SkipReason, build_sensor_context
+
+    from finops_pipeline.contract import DELIVERY_SENSOR_NAME
+    from finops_pipeline.definitions import build_definitions
+
+    defs = defs or build_definitions()
+    sensor = defs.resolve_sensor_def(DELIVERY_SENSOR_NAME)
+    # Invoked directly, a sensor gets its resources from the context, not from `definitions`.
+    with build_sensor_context(
+        instance=instance,
+        definitions=defs,
+        sensor_name=DELIVERY_SENSOR_NAME,
+        resources={"sources": defs.resources["sources"]},
+    ) as context:
+        result = sensor(context)
+    if isinstance(result, SkipReason):
+        return []
+    assert isinstance(result, SensorResult), result
+    return list(result.run_requests or [])
+
+
+def launch_run_requests(
+    instance: DagsterInstance, run_requests: list[Any], defs: Any = None, sensor_name: str | None = None
+) -> list[str]:
+    """What the Dagster daemon does with a sensor tick's RunRequests (the reprocess sensor's
+    unless `sensor_name` says otherwise): one run per run key (a key already launched is not
+    launched again). Returns the new runs' ids."""
     from dagster import RunsFilter
 
     from finops_pipeline.contract import JOB_NAME, REPROCESS_SENSOR_NAME
@@ -413,7 +440,7 @@ def launch_run_requests(instance: DagsterInstance, run_requests: list[Any], defs
     job = (defs or build_definitions()).resolve_job_def(JOB_NAME)
     run_ids = []
     for run_request in run_requests:
-        tags = {RUN_KEY_TAG: run_request.run_key or "", SENSOR_NAME_TAG: REPROCESS_SENSOR_NAME}
+        tags = {RUN_KEY_TAG: run_request.run_key or "", SENSOR_NAME_TAG: sensor_name or REPROCESS_SENSOR_NAME}
         if instance.get_runs(filters=RunsFilter(tags=tags)):
             continue
         result = job.execute_in_process(

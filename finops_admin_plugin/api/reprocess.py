@@ -10,6 +10,7 @@ caller still PENDING) answers 202 with the existing request and the header
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
@@ -46,8 +47,13 @@ from finops_admin_plugin.reprocess.parsing import (
 from finops_admin_plugin.reprocess.views import dry_run_response, request_link, request_response
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.landing.store import landing_store_for
-from finops_pipeline.reprocess.preview import ReprocessPreview, preview_reprocess
+from finops_pipeline.reprocess.preview import (
+    ReprocessPreview,
+    preview_reprocess,
+    resolve_preview_deliveries,
+)
 from finops_pipeline.reprocess.rules import CheckedRequest
+from finops_pipeline.sources.config import SourcesFileError, load_sources_file
 
 __all__ = ["router"]
 
@@ -68,6 +74,8 @@ def _json(model: Any, status_code: int, headers: dict[str, str] | None = None) -
 
 
 def _dry_run(settings: AdminSettings, checked: CheckedRequest) -> ReprocessPreview:
+    if settings.sources_file:
+        return _dry_run_sources(settings, checked)
     try:
         import boto3
 
@@ -87,6 +95,36 @@ def _dry_run(settings: AdminSettings, checked: CheckedRequest) -> ReprocessPrevi
             display_paths(
                 f"the landing store {settings.landing_uri} cannot be read: {type(exc).__name__}: {exc}"
             )
+        ) from None
+
+
+def _dry_run_sources(settings: AdminSettings, checked: CheckedRequest) -> ReprocessPreview:
+    """The dry run with a sources file: each pair from its sources' latest complete deliveries.
+    A source that cannot be listed or read makes its pairs FAIL in the answer (as the run would),
+    it does not make the answer an error."""
+    try:
+        sources = load_sources_file(settings.sources_file)
+    except SourcesFileError as exc:
+        raise ServiceUnavailableError(display_paths(f"the sources file cannot be used: {exc}")) from None
+    try:
+        deliveries = resolve_preview_deliveries(
+            sources, checked.periods, checked.domains, now=datetime.now(UTC)
+        )
+        return preview_reprocess(
+            settings.database_url,
+            None,
+            checked.periods,
+            checked.domains,
+            sources=sources,
+            deliveries=deliveries,
+        )
+    except psycopg.OperationalError as exc:
+        raise ServiceUnavailableError(
+            display_paths(f"the warehouse (FINOPS_DATABASE_URL) cannot be reached: {exc}")
+        ) from None
+    except (OSError, SourcesFileError) as exc:
+        raise ServiceUnavailableError(
+            display_paths(f"a source's files cannot be read: {type(exc).__name__}: {exc}")
         ) from None
 
 

@@ -20,6 +20,7 @@ from finops_admin_plugin.models.common import (
 from finops_admin_plugin.models.coverage import CoverageCell, CoverageLoad, CoverageResponse
 from finops_admin_plugin.models.me import AccessResponse, CallerResponse
 from finops_admin_plugin.models.reprocess import (
+    DryRunDelivery,
     DryRunFile,
     DryRunLanding,
     DryRunLoaded,
@@ -78,6 +79,7 @@ __all__ = [
     "CoverageResponse",
     "CurrencyAmount",
     "DomainName",
+    "DryRunDelivery",
     "DryRunFile",
     "DryRunLanding",
     "DryRunLoaded",

@@ -14,6 +14,7 @@ from finops_pipeline.reprocess.queue import State
 from finops_pipeline.reprocess.rules import MAX_PERIODS, REASON_MAX, REASON_MIN
 
 __all__ = [
+    "DryRunDelivery",
     "DryRunFile",
     "DryRunLanding",
     "DryRunLoaded",
@@ -122,6 +123,17 @@ class DryRunLanding(ApiModel):
     error: str | None = Field(default=None, description="why the load of this pair would fail")
 
 
+class DryRunDelivery(ApiModel):
+    source: str = Field(description="a source of the pair's domain (sources file)")
+    delivery_id: str | None = Field(description="the delivery the load would take; null: none")
+    delivered_at: datetime | None = Field(description="when the provider completed that delivery")
+    files: int
+    bytes: int
+    note: str | None = Field(
+        default=None, description="why this source gives nothing (no complete delivery, cannot be listed)"
+    )
+
+
 class DryRunPair(ApiModel):
     period: Period
     domain: DomainName
@@ -132,6 +144,10 @@ class DryRunPair(ApiModel):
     rows_to_insert: int
     loaded: DryRunLoaded
     landing: DryRunLanding
+    deliveries: list[DryRunDelivery] = Field(
+        description="with a sources file: per source of the domain, the delivery the load would take "
+        "(the latest complete one); empty for the landing layout"
+    )
 
 
 class DryRunTotals(ApiModel):

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from finops_admin_plugin.mapping.money import money_of
 from finops_admin_plugin.mapping.paths import display_paths
 from finops_admin_plugin.models.reprocess import (
+    DryRunDelivery,
     DryRunFile,
     DryRunLanding,
     DryRunLoaded,
@@ -82,6 +83,17 @@ def _pair(pair: PairPreview) -> DryRunPair:
             billed_cost=money_of(landing.billed_cost),
             error=display_paths(landing.error) if landing.error else landing.error,
         ),
+        deliveries=[
+            DryRunDelivery(
+                source=d.source,
+                delivery_id=d.delivery_id,
+                delivered_at=d.delivered_at,
+                files=d.files,
+                bytes=d.bytes,
+                note=display_paths(d.note) if d.note else d.note,
+            )
+            for d in pair.deliveries
+        ],
     )
 
 

@@ -4,7 +4,9 @@
 load op's output metadata (the admin API shows it in camelCase): period,
 focus_versions, files, rows_read, rows_loaded, rejected [{reason, count,
 samples [{file, line, column, value}]}], warnings [{rule, count}],
-unassigned_cost ({currency: amount}, `contract.money_metadata`), unassigned_rows, gate.
+unassigned_cost ({currency: amount}, `contract.money_metadata`), unassigned_rows, gate,
+deliveries [{source, delivery_id, files, bytes}] (one per source whose delivery the load took;
+empty for the landing layout of FINOPS_LANDING_URI).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class PeriodQuality:
     unassigned_cost: ByCurrency = field(default_factory=dict)  # per BillingCurrency
     unassigned_rows: int = 0
     gate: str | None = None
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
     def reject(self, reason: str, count: int, samples: list[RejectSample]) -> None:
         self.rejected[reason] += count
@@ -91,4 +94,5 @@ class PeriodQuality:
             "unassigned_cost": money_metadata(self.unassigned_cost),
             "unassigned_rows": self.unassigned_rows,
             "gate": self.gate,
+            "deliveries": [dict(d) for d in self.deliveries],
         }

@@ -52,6 +52,11 @@ class LandingFile:
     name: str  # the file's URI, as recorded in finops.releves.source_file
     size: int
     relative: str = ""  # the path under the landing root: what messages name
+    # A file that may hold rows of two billing periods (OCI reports): the rows of another period
+    # are skipped (they load with that period), not rejected; rows that cannot be placed count
+    # only in `home_period`, the month the file was written in.
+    skip_other_periods: bool = False
+    home_period: str | None = None
 
     @property
     def label(self) -> str:

@@ -63,6 +63,10 @@ class ReadRules:
 
     period_basis: str = "billing"  # billing: BillingPeriodStart in the month; charge: ChargePeriodStart
     application_tag_keys: tuple[str, ...] = DEFAULT_APPLICATION_TAG_KEYS
+    # Files feeding two months (OCI): rows of another month are skipped, not rejected, and rows
+    # whose month cannot be read count only in `home_period`, so no row is counted twice.
+    skip_other_periods: bool = False
+    home_period: str | None = None
 
     def __post_init__(self) -> None:
         if self.period_basis not in ("billing", "charge"):
@@ -164,6 +168,8 @@ def validate_batch(
         return result
     columns = _Columns.of(batch, source)
     marks = _Marks(columns.n)
+    if rules.skip_other_periods:
+        _skip_other_periods(marks, columns, period, rules)
 
     # Rejects, in the order a row's first reason is chosen.
     _reject_missing_columns(marks, columns, source.columns.duplicated)
@@ -197,6 +203,28 @@ def validate_batch(
 
 
 # --- rejects ------------------------------------------------------------------------------------
+
+# Not a reject: the row belongs to another month's load (files feeding two months).
+_OTHER_PERIOD: Final = "_other_period"
+
+
+def _skip_other_periods(marks: _Marks, columns: _Columns, period: str, rules: ReadRules) -> None:
+    """Marks the rows of another month first, so they are skipped whatever else they break."""
+    basis = "BillingPeriodStart" if rules.period_basis == "billing" else "ChargePeriodStart"
+    raw = columns.raw.get(basis)
+    if raw is None:
+        if rules.home_period not in (None, period):
+            marks.mark(np.ones(columns.n, dtype=bool), _OTHER_PERIOD, None, None)
+        return
+    start, end = month_bounds(period)
+    anchor = parse_timestamps(raw)
+    other = pc.or_(
+        pc.less(anchor, pa.scalar(start, TS_TYPE)), pc.greater_equal(anchor, pa.scalar(end, TS_TYPE))
+    )
+    if rules.home_period not in (None, period):
+        # A row whose month cannot be read is rejected once, by the month the file was written in.
+        other = pc.or_kleene(other, pc.is_null(anchor))
+    marks.mark(other, _OTHER_PERIOD, None, None)
 
 
 def _reject_missing_columns(marks: _Marks, columns: _Columns, duplicated: list[str]) -> None:
@@ -307,6 +335,9 @@ def _count_rejects(result: ValidatedBatch, marks: _Marks, where: Where) -> pa.Ar
         found, counts = np.unique(codes[codes > 0], return_counts=True)
         for found_code, how_many in zip(found, counts, strict=True):
             reason_name, column_name, values = marks.reasons[int(found_code) - 1]
+            if reason_name == _OTHER_PERIOD:
+                result.rows_read -= int(how_many)  # read by the other month's load, counted there
+                continue
             result.rejected[reason_name] += int(how_many)
             samples = []
             for index in np.flatnonzero(codes == found_code)[:MAX_SAMPLES]:

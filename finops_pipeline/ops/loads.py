@@ -26,12 +26,17 @@ from finops_pipeline.contract import (
     load_step_key,
     money_metadata,
 )
+from finops_pipeline.deliveries.resolve import PairDeliveries
+from finops_pipeline.deliveries.store import DeliveryStore, check_delivery_files
 from finops_pipeline.liveness import die_with_parent, ensure_run_alive
 from finops_pipeline.money import add_by_currency
-from finops_pipeline.resources import LandingResource, WarehouseResource
+from finops_pipeline.resources import LandingResource, SourcesResource, WarehouseResource
+from finops_pipeline.sources.config import Source
+from finops_pipeline.sources.model import Delivery
+from finops_pipeline.sources.state import record_load
 from finops_pipeline.warehouse.loads import LoadConflict, PeriodLoad, QualityGateFailed
 
-__all__ = ["LOAD_OPS", "build_load_op", "load_metadata"]
+__all__ = ["LOAD_OPS", "build_load_op", "delivery_metadata", "load_deliveries", "load_metadata"]
 
 
 def load_metadata(loaded: list[PeriodLoad]) -> dict[str, Any]:
@@ -80,39 +85,55 @@ def build_load_op(domain: str) -> OpDefinition:
         ins={"plan": In(dict)},
         out=Out(dict, description=f"what was loaded for {label}"),
         tags={"finops/domain": domain},
-        description=f"Load the {label} domain's FOCUS landing files into finops.releves, one "
-        "transaction per period (advisory lock, delete, COPY, commit).",
+        description=f"Load the {label} domain's FOCUS files (its sources' latest complete deliveries, "
+        "or its landing folder) into finops.releves, one transaction per period (advisory lock, "
+        "delete, COPY, commit).",
     )
     def _load(
         context: OpExecutionContext,
         plan: dict[str, Any],
         warehouse: WarehouseResource,
         landing: LandingResource,
+        sources: SourcesResource,
     ) -> Any:
         # A step never outlives its run: killed with its run worker, and no commit unless the
         # run is still STARTED.
         die_with_parent()
-        store = landing.store()
+        # With a sources file the plan names each period's deliveries; without, the landing layout.
+        by_period: dict[str, Any] | None = plan.get("sources")
+        store = landing.store() if by_period is None else None
+        domain_sources = sources.sources([domain]) if by_period is not None else []
         loaded: list[PeriodLoad] = []
         failures: list[str] = []
         for period in plan["periods"]:
+            pair = None if by_period is None else PairDeliveries.from_plan(period, domain, by_period[period])
             try:
-                result = warehouse.load_period(
-                    store,
-                    domain,
-                    period,
-                    context.run_id,
-                    allow_shrink=bool(plan.get("allow_shrink")),
-                    before_commit=lambda: ensure_run_alive(context.instance, context.run_id),
-                )
+                if pair is None:
+                    assert store is not None
+                    result = warehouse.load_period(
+                        store,
+                        domain,
+                        period,
+                        context.run_id,
+                        allow_shrink=bool(plan.get("allow_shrink")),
+                        before_commit=lambda: ensure_run_alive(context.instance, context.run_id),
+                    )
+                else:
+                    result = load_deliveries(
+                        context, warehouse, domain_sources, pair, allow_shrink=bool(plan.get("allow_shrink"))
+                    )
             except QualityGateFailed as exc:
                 context.log.error(f"{label} {period}: quality gate {exc.gate}: {exc}")
                 failures.append(f"{period}: quality gate {exc.gate}: {exc}")
                 loaded.append(exc.load)
+                if pair is not None:
+                    _record_failed(sources, pair, context.run_id, exc.gate, str(exc))
                 continue
             except LoadConflict as exc:
                 context.log.error(f"{label} {period}: {exc}")
                 failures.append(f"{period}: {exc}")
+                if pair is not None:
+                    _record_failed(sources, pair, context.run_id, None, str(exc))
                 continue
             loaded.append(result)
             context.log.info(
@@ -159,6 +180,74 @@ def build_load_op(domain: str) -> OpDefinition:
         )
 
     return _load
+
+
+def delivery_metadata(delivery: Delivery) -> dict[str, Any]:
+    """One item of a period's `quality.deliveries`: which delivery of a source the load took."""
+    return {
+        "source": delivery.source,
+        "delivery_id": delivery.delivery_id,
+        "files": len(delivery.files),
+        "bytes": delivery.bytes,
+    }
+
+
+def load_deliveries(
+    context: OpExecutionContext,
+    warehouse: WarehouseResource,
+    domain_sources: list[Source],
+    pair: PairDeliveries,
+    *,
+    allow_shrink: bool,
+) -> PeriodLoad:
+    """Load one (period, domain) from the latest complete delivery of every source of the
+    domain, all in one transaction that also records each delivery as LOADED."""
+    domain, period = pair.domain, pair.period
+    taken = [delivery_metadata(d) for d in pair.deliveries]
+    blank = PeriodLoad(domain=domain, period=period)
+    blank.quality.deliveries = taken
+    kept = "the previous rows are kept"
+    if pair.errors:
+        raise QualityGateFailed("unreadable_file", f"{'; '.join(pair.errors)}; {kept}", blank)
+    if not pair.deliveries:
+        why = (
+            "; ".join(pair.waiting) or f"no source of domain {domain!r} in the sources file (FINOPS_SOURCES)"
+        )
+        raise QualityGateFailed("empty", f"no complete delivery for {domain} {period} ({why}); {kept}", blank)
+    problem = check_delivery_files(domain_sources, pair.deliveries)
+    if problem is not None:
+        raise QualityGateFailed("incomplete_delivery", f"{problem}; {kept}", blank)
+
+    def record(conn: Any) -> None:
+        for delivery in pair.deliveries:
+            record_load(conn, delivery, context.run_id, "LOADED")
+
+    try:
+        result = warehouse.load_period(
+            DeliveryStore(domain_sources, pair.deliveries, period),
+            domain,
+            period,
+            context.run_id,
+            allow_shrink=allow_shrink,
+            before_commit=lambda: ensure_run_alive(context.instance, context.run_id),
+            in_transaction=record,
+        )
+    except QualityGateFailed as exc:
+        exc.load.quality.deliveries = taken
+        raise
+    result.quality.deliveries = taken
+    return result
+
+
+def _record_failed(
+    sources: SourcesResource, pair: PairDeliveries, run_id: str, gate: str | None, message: str
+) -> None:
+    """A failed load of these deliveries, recorded after its transaction rolled back."""
+    if not pair.deliveries:
+        return
+    with sources.connect() as conn, conn.transaction():
+        for delivery in pair.deliveries:
+            record_load(conn, delivery, run_id, "FAILED", gate, message[:2000])
 
 
 LOAD_OPS: dict[str, OpDefinition] = {domain: build_load_op(domain) for domain in DOMAINS}

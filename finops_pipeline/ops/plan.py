@@ -17,8 +17,24 @@ from finops_pipeline.contract import (
     batch_tags,
     normalize_domains,
 )
+from finops_pipeline.deliveries.resolve import (
+    DeliveryRef,
+    PairDeliveries,
+    pinned_deliveries,
+    resolve_deliveries,
+)
 from finops_pipeline.periods import PeriodError, default_periods, normalize_periods
-from finops_pipeline.resources import LandingResource, WarehouseResource
+from finops_pipeline.resources import LandingResource, SourcesResource, WarehouseResource
+from finops_pipeline.sources.config import SourcesFileError
+
+
+class DeliveryConfig(Config):  # type: ignore[misc]
+    """One delivery a run loads (the delivery sensor names every delivery of the pairs it
+    launches, so the run loads exactly what its run key says)."""
+
+    source: str = Field(description="the source's name in the sources file")
+    period: str = Field(description="the billing period, YYYY-MM")
+    delivery_id: str = Field(description="the delivery's id, as recorded in finops_sources.deliveries")
 
 
 class BatchConfig(Config):  # type: ignore[misc]
@@ -34,6 +50,11 @@ class BatchConfig(Config):  # type: ignore[misc]
         default=False,
         description="let this launch replace a loaded month with far fewer rows (the shrink quality gate)",
     )
+    deliveries: list[DeliveryConfig] = Field(
+        default_factory=list,
+        description="with a sources file: the exact deliveries to load (set by the delivery sensor); empty "
+        "means the latest complete delivery of every source of each selected domain, found by a scan",
+    )
 
 
 @op(
@@ -47,6 +68,7 @@ def plan_batch(
     config: BatchConfig,
     warehouse: WarehouseResource,
     landing: LandingResource,
+    sources: SourcesResource,
 ) -> Any:
     try:
         periods = normalize_periods(config.periods) or default_periods(datetime.now(UTC))
@@ -73,8 +95,44 @@ def plan_batch(
         count = warehouse.upsert_applications(reference)
         context.log.info(f"application reference: {count} application(s) upserted")
 
+    pairs = _deliveries(context, config, sources, periods, domains)
+
     context.log.info(f"batch plan: periods {', '.join(periods)}; domains {', '.join(domains)}")
     for domain in domains:
-        yield Output(
-            {"periods": periods, "domain": domain, "allow_shrink": config.allow_shrink}, output_name=domain
+        plan: dict[str, Any] = {"periods": periods, "domain": domain, "allow_shrink": config.allow_shrink}
+        if pairs is not None:
+            plan["sources"] = {period: pairs[(period, domain)].as_plan() for period in periods}
+        yield Output(plan, output_name=domain)
+
+
+def _deliveries(
+    context: OpExecutionContext,
+    config: BatchConfig,
+    sources: SourcesResource,
+    periods: list[str],
+    domains: list[str],
+) -> dict[tuple[str, str], PairDeliveries] | None:
+    """With a sources file, the deliveries each (period, domain) load takes; None without one
+    (the landing layout, read by the load steps as before)."""
+    if not sources.configured:
+        return None
+    try:
+        everything = sources.sources()
+        with sources.connect() as conn:
+            if config.deliveries:
+                refs = [DeliveryRef(d.source, d.period, d.delivery_id) for d in config.deliveries]
+                pairs = pinned_deliveries(conn, everything, refs, domains, periods)
+            else:
+                wanted = [s for s in everything if s.domain in domains]
+                outcomes = sources.scan_and_record(conn, wanted, datetime.now(UTC))
+                pairs = resolve_deliveries(outcomes, domains, periods)
+    except SourcesFileError as exc:
+        raise Failure(description=f"the sources file cannot be used: {exc}") from None
+    for (period, domain), pair in sorted(pairs.items()):
+        taken = ", ".join(f"{d.source} {d.delivery_id} ({len(d.files)} file(s))" for d in pair.deliveries)
+        context.log.info(
+            f"{domain} {period}: loads {taken or 'no delivery'}"
+            + (f"; waiting: {'; '.join(pair.waiting)}" if pair.waiting else "")
+            + (f"; errors: {'; '.join(pair.errors)}" if pair.errors else "")
         )
+    return pairs

@@ -14,7 +14,10 @@ REFERENCE_FILE = "reference/applications.csv"
 
 
 class LandingResource(ConfigurableResource):  # type: ignore[misc]
-    uri: str = Field(description="landing root: a local folder or s3://bucket/prefix (FINOPS_LANDING_URI)")
+    uri: str = Field(
+        description="landing root: a local folder or s3://bucket/prefix (FINOPS_LANDING_URI); empty when "
+        "every domain's sources are in FINOPS_SOURCES and no reference data is kept"
+    )
     s3: S3Resource
 
     def store(self) -> LandingStore:
@@ -22,6 +25,8 @@ class LandingResource(ConfigurableResource):  # type: ignore[misc]
 
     def read_reference(self) -> list[dict[str, Any]] | None:
         """Rows of `<landing>/reference/applications.csv`, or None when there is none."""
+        if not self.uri:
+            return None
         data = self.store().read_optional(REFERENCE_FILE)
         if data is None:
             return None

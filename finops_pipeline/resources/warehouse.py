@@ -56,6 +56,7 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
         *,
         allow_shrink: bool = False,
         before_commit: Callable[[], None] | None = None,
+        in_transaction: Callable[[psycopg.Connection[Any]], None] | None = None,
     ) -> loads.PeriodLoad:
         return loads.load_period(
             self.database_url,
@@ -71,6 +72,7 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
                 allow_shrink=allow_shrink,
             ),
             before_commit=before_commit,
+            in_transaction=in_transaction,
         )
 
     def refresh_view(self, name: str, run_id: str) -> mviews.MvRefresh:

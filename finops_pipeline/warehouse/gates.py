@@ -12,6 +12,7 @@ previous rows, and the materialized views are not refreshed (the block fails).
 | `shrink` | a loaded month would lose more than `max_shrink_ratio` of its rows |
 |  | (FINOPS_MAX_SHRINK_RATIO, 0.5); `allow_shrink: true` in the plan_batch config lets it through |
 | `unreadable_file` | a landing file cannot be listed, opened or read through |
+| `incomplete_delivery` | a file a provider's delivery names is missing or not of the size it states |
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from finops_pipeline.landing.quality import PeriodQuality
 __all__ = ["GATES", "GatePolicy", "QualityGate", "check_gates", "describe_rejects", "percent"]
 
 # The one definition of the gate names: the admin API's schema and metrics read it from here.
-QualityGate = Literal["empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file"]
+QualityGate = Literal[
+    "empty", "all_rejected", "rejected_ratio", "shrink", "unreadable_file", "incomplete_delivery"
+]
 GATES: Final[tuple[QualityGate, ...]] = get_args(QualityGate)
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import psycopg
@@ -115,9 +115,12 @@ def _produce(
 
     try:
         for file in files:
+            file_rules = rules
+            if getattr(file, "skip_other_periods", False):
+                file_rules = replace(rules, skip_other_periods=True, home_period=file.home_period)
             with store.open(file) as handle:
                 checks = validate_file(
-                    handle, file.name, domain, period, run_id, relative=file.label, rules=rules
+                    handle, file.name, domain, period, run_id, relative=file.label, rules=file_rules
                 )
                 for checked in checks:
                     quality.focus_versions.add(checked.focus_version)
@@ -195,6 +198,7 @@ def load_period(
     rules: ReadRules | None = None,
     policy: GatePolicy | None = None,
     before_commit: Callable[[], None] | None = None,
+    in_transaction: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> PeriodLoad:
     """Replace the rows of (period, domain) with the validated landing files.
 
@@ -202,7 +206,8 @@ def load_period(
     replace the old ones: no landing row, an unreadable file, too many rejects, a
     shrink; LoadConflict when the pair stays locked by another run. `before_commit` runs inside
     the transaction once the new rows are in place: raising there rolls it back (the op checks
-    its run is still alive).
+    its run is still alive). `in_transaction` then writes on the load's own connection, so what
+    it records (which delivery was loaded) commits with the rows, or not at all.
     """
     started = time.perf_counter()
     rules = rules or ReadRules()
@@ -231,6 +236,7 @@ def load_period(
             rules,
             policy,
             before_commit,
+            in_transaction,
         )
     except (FocusFileError, LandingFileRefused) as exc:
         _sync_quality(result)
@@ -250,6 +256,7 @@ def _load(
     rules: ReadRules,
     policy: GatePolicy,
     before_commit: Callable[[], None] | None = None,
+    in_transaction: Callable[[psycopg.Connection[Any]], None] | None = None,
 ) -> None:
     domain, period = result.domain, result.period
     key = f"{period}:{domain}"
@@ -349,5 +356,7 @@ def _load(
                 )
             )
             result.deleted = previous
+            if in_transaction is not None:
+                in_transaction(conn)
             if before_commit is not None:
                 before_commit()  # raising here rolls the whole swap back

@@ -324,6 +324,7 @@ export interface components {
             | 'rejected_ratio'
             | 'shrink'
             | 'unreadable_file'
+            | 'incomplete_delivery'
           )
         | null;
       /** Period */
@@ -485,6 +486,33 @@ export interface components {
        */
       currency: string;
     };
+    /** DryRunDelivery */
+    DryRunDelivery: {
+      /** Bytes */
+      bytes: number;
+      /**
+       * Deliveredat
+       * @description when the provider completed that delivery
+       */
+      deliveredAt: string | null;
+      /**
+       * Deliveryid
+       * @description the delivery the load would take; null: none
+       */
+      deliveryId: string | null;
+      /** Files */
+      files: number;
+      /**
+       * Note
+       * @description why this source gives nothing (no complete delivery, cannot be listed)
+       */
+      note: string | null;
+      /**
+       * Source
+       * @description a source of the pair's domain (sources file)
+       */
+      source: string;
+    };
     /** DryRunFile */
     DryRunFile: {
       /** Name */
@@ -547,6 +575,11 @@ export interface components {
     };
     /** DryRunPair */
     DryRunPair: {
+      /**
+       * Deliveries
+       * @description with a sources file: per source of the domain, the delivery the load would take (the latest complete one); empty for the landing layout
+       */
+      deliveries: components['schemas']['DryRunDelivery'][];
       /**
        * Domain
        * @enum {string}
@@ -639,6 +672,7 @@ export interface components {
             | 'rejected_ratio'
             | 'shrink'
             | 'unreadable_file'
+            | 'incomplete_delivery'
           )
         | null;
       /** Period */
