@@ -258,7 +258,8 @@ describe('BatchRunsPage', () => {
     expect(
       screen.getByText(/refreshing every few seconds/),
     ).toBeInTheDocument();
-    await screen.findByText('SUCCESS', {}, { timeout: 3000 });
+    // Two refreshes and their renders: the configured wait (setupTests), not a shorter one.
+    await screen.findByText('SUCCESS');
     const settled = calls;
     await new Promise(resolve => setTimeout(resolve, 300));
     expect(calls).toBe(settled);
