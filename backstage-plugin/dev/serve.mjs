@@ -1,6 +1,8 @@
 // Serves the dev harness (dev/dist/, built by dev/build.mjs) and proxies
-// /api/proxy/finops-admin/* to the admin API, as Backstage's proxy entry
-// `/finops-admin: { target: <api>/finops/admin, credentials: forward }` does.
+// /api/proxy/finops-admin/* to the admin API, as Backstage's proxy does with the entry the
+// README gives (target <api>/finops/admin, credentials: forward, its allowedHeaders): only
+// CORS-safe headers and the entry's allowedHeaders pass, in both directions, so a header the
+// entry forgets is lost here as it would be in a portal.
 //
 //   node dev/serve.mjs --api http://127.0.0.1:7007 [--port 3001] [--token T]
 //
@@ -8,7 +10,7 @@
 // proxy sends `Authorization: Bearer T` (a static token of the API) when the page sends none.
 // Other /api/* paths answer 404, as a backend without those plugins would.
 // Listens on 127.0.0.1 only; prints "listening on <url>" once ready.
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
@@ -32,34 +34,58 @@ const TYPES = {
   '.json': 'application/json',
   '.svg': 'image/svg+xml',
 };
-// Hop-by-hop headers are not forwarded (RFC 9110 7.6.1).
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'host',
-]);
+// What Backstage's proxy always passes (plugins/proxy-backend, `safeForwardHeaders`); `host`
+// is set to the target's below, as changeOrigin does.
+const SAFE = [
+  'cache-control',
+  'content-language',
+  'content-length',
+  'content-type',
+  'expires',
+  'last-modified',
+  'pragma',
+  'accept',
+  'accept-language',
+  'user-agent',
+];
+
+/** `allowedHeaders` of the README's proxy entry (the block after `<!-- proxy-entry -->`). */
+function readmeAllowedHeaders() {
+  const readme = readFileSync(
+    join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md'),
+    'utf8',
+  );
+  const entry = readme.slice(readme.indexOf('<!-- proxy-entry -->'));
+  const line = entry.match(/allowedHeaders: \[(.*)\]/);
+  if (!line) throw new Error('README.md: no allowedHeaders in the proxy entry');
+  return line[1].split(',').map(h => h.trim().replace(/'/g, ''));
+}
+
+const ALLOWED = [...SAFE, ...readmeAllowedHeaders()].map(h => h.toLowerCase());
+// credentials: forward passes the caller's token on.
+const REQUEST_HEADERS = new Set([...ALLOWED, 'authorization']);
+const RESPONSE_HEADERS = new Set(ALLOWED);
+
+function only(headers, names) {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => names.has(name.toLowerCase())),
+  );
+}
 
 function proxy(req, res) {
   const rest = req.url.slice(PROXY_PREFIX.length);
   const url = new URL(target.pathname + rest, target);
-  const headers = Object.fromEntries(
-    Object.entries(req.headers).filter(([name]) => !HOP.has(name)),
-  );
+  const headers = only(req.headers, REQUEST_HEADERS);
   if (values.token && !headers.authorization)
     headers.authorization = `Bearer ${values.token}`;
   const upstream = http.request(
     url,
     { method: req.method, headers: { ...headers, host: url.host } },
     answer => {
-      const out = Object.fromEntries(
-        Object.entries(answer.headers).filter(([name]) => !HOP.has(name)),
+      res.writeHead(
+        answer.statusCode ?? 502,
+        only(answer.headers, RESPONSE_HEADERS),
       );
-      res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
     },
   );

@@ -1,4 +1,4 @@
-import { screen } from '@testing-library/react';
+import { screen, within } from '@testing-library/react';
 import { registerMswTestHooks } from '@backstage/test-utils';
 import { discoveryApiRef, fetchApiRef } from '@backstage/frontend-plugin-api';
 import { renderTestApp } from '@backstage/frontend-test-utils';
@@ -15,6 +15,11 @@ import plugin from './alpha';
 
 describe('new frontend system', () => {
   registerMswTestHooks(server);
+  // The page's loader imports its screens lazily, and the first import compiles the whole
+  // screen tree (MUI, core-components' table): on a busy machine that alone took longer than a
+  // findBy* wait (the test failed once under load). Loading it here keeps the tests' waits for
+  // what they check: rendering and the API's answers.
+  beforeAll(() => import('./components/FinopsAdminPage'));
   beforeEach(() => {
     requests.length = 0;
     useApiHandlers();
@@ -38,6 +43,10 @@ describe('new frontend system', () => {
         ],
       ],
     });
+    // In the order the page answers: /me (the header), then the list.
+    expect(
+      await screen.findByText(fixtures.meAdmin.subject),
+    ).toBeInTheDocument();
     expect(
       await screen.findByText(`Batch Runs (${fixtures.runs.totalItems})`),
     ).toBeInTheDocument();
@@ -51,5 +60,25 @@ describe('new frontend system', () => {
     expect(
       requests.some(r => r.headers.get('Authorization') === `Bearer ${TOKEN}`),
     ).toBe(true);
+  });
+
+  it("puts Batch Runs in the app's sidebar, with the plugin's icon", async () => {
+    // Backstage 1.55's app/nav lists a page only when the page or its plugin has an icon.
+    expect(plugin.icon).toBeTruthy();
+    renderTestApp({
+      features: [plugin],
+      initialRouteEntries: ['/finops-admin'],
+      apis: [
+        [discoveryApiRef, mockApis.discovery({ baseUrl: BACKEND })],
+        [
+          fetchApiRef,
+          new MockFetchApi({ injectIdentityAuth: { token: TOKEN } }),
+        ],
+      ],
+    });
+    const nav = await screen.findByRole('navigation');
+    const item = within(nav).getByRole('link', { name: /Batch Runs/ });
+    expect(item).toHaveAttribute('href', '/finops-admin');
+    expect(item.querySelector('svg')).not.toBeNull();
   });
 });

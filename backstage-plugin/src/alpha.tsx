@@ -9,6 +9,7 @@ import {
   fetchApiRef,
   PageBlueprint,
 } from '@backstage/frontend-plugin-api';
+import MonetizationOnIcon from '@mui/icons-material/MonetizationOn';
 import { finopsAdminApiRef, FinopsAdminClient } from './api';
 import { rootRouteRef } from './routes';
 
@@ -45,6 +46,10 @@ export const finopsAdminPage = PageBlueprint.make({
 export default createFrontendPlugin({
   pluginId: 'finops-admin',
   title: 'Batch Runs',
+  // The app's sidebar (app/nav) lists a page only when it or its plugin has an icon: without
+  // one, Backstage 1.55 mounts the page but shows no nav item for it. Set on the plugin, it also
+  // marks the page header; inherit: the sidebar sizes it.
+  icon: <MonetizationOnIcon fontSize="inherit" />,
   routes: convertLegacyRouteRefs({ root: rootRouteRef }),
   extensions: [finopsAdminApi, finopsAdminPage],
 });

@@ -31,8 +31,24 @@ export const fixtures = {
     devMode: false,
     access: { read: true, logs: false, reprocess: false },
   },
+  /** Authenticated, in neither group: `/me` answers, every read is refused. */
+  meNone: {
+    ...meAdminFixture,
+    subject: 'user:default/outsider',
+    role: null,
+    groups: ['group:default/marketing'],
+    via: 'backstage',
+    authMode: 'backstage',
+    devMode: false,
+    access: { read: false, logs: false, reprocess: false },
+  },
   dryRun: dryRunFixture,
 };
+
+/** The API's refusal of a caller in neither group (`auth/access.py` words it). */
+export const NOT_ALLOWED_MESSAGE =
+  'user:default/outsider is in none of the groups allowed here (admins: group:default/finops-admin; ' +
+  'users: group:default/finops-user); ask a FinOps admin to add you to one (FINOPS_ADMIN_GROUPS, FINOPS_USER_GROUPS)';
 
 /** Backstage's error body, as the API writes it. */
 export function errorBody(

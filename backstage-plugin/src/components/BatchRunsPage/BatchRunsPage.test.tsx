@@ -6,6 +6,7 @@ import {
   errorBody,
   fixtures,
   LocationProbe,
+  NOT_ALLOWED_MESSAGE,
   requests,
   requestsTo,
   server,
@@ -185,6 +186,26 @@ describe('BatchRunsPage', () => {
     expect(
       screen.getByRole('button', { name: 'Export CSV' }),
     ).toBeInTheDocument();
+    // Dagster's UI shows the logs this caller may not read.
+    expect(
+      screen.queryByRole('link', { name: 'Open in Dagster' }),
+    ).not.toBeInTheDocument();
+  });
+
+  it("shows only the API's reason to a caller it refuses: no filters, no export", async () => {
+    useApiHandlers({ me: fixtures.meNone });
+    server.use(
+      http.get(`${API}/runs`, () =>
+        errorBody('NotAllowedError', NOT_ALLOWED_MESSAGE, 403),
+      ),
+    );
+    await render();
+    expect(
+      (await screen.findAllByText(NOT_ALLOWED_MESSAGE)).length,
+    ).toBeGreaterThan(0);
+    expect(screen.queryByText(/Request failed with 403/)).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Export CSV' })).toBeNull();
+    expect(screen.queryByLabelText('Period')).toBeNull();
   });
 
   it('pages with the API cursors: Next sends nextCursor, Previous goes back', async () => {
@@ -237,7 +258,8 @@ describe('BatchRunsPage', () => {
     expect(
       screen.getByText(/refreshing every few seconds/),
     ).toBeInTheDocument();
-    await screen.findByText('SUCCESS', {}, { timeout: 3000 });
+    // Two refreshes and their renders: the configured wait (setupTests), not a shorter one.
+    await screen.findByText('SUCCESS');
     const settled = calls;
     await new Promise(resolve => setTimeout(resolve, 300));
     expect(calls).toBe(settled);

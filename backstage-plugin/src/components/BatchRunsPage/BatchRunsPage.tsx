@@ -1,11 +1,7 @@
 import { errorMessage } from '../../api/FinopsAdminClient';
 import { useMemo, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
-import {
-  Progress,
-  ResponseErrorPanel,
-  Table,
-} from '@backstage/core-components';
+import { Progress, Table } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
@@ -14,6 +10,7 @@ import { finopsAdminApiRef, RunQuery, RunSummary } from '../../api';
 import { useCaller } from '../../hooks/useCaller';
 import { usePluginPaths } from '../../hooks/useBasePath';
 import { useRunPages } from '../../hooks/useRunPages';
+import { ApiErrorPanel, isNotAllowed } from '../common/ApiErrorPanel';
 import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
 import { runColumns } from './columns';
@@ -66,6 +63,9 @@ export function BatchRunsPage(props: {
       }),
   });
 
+  // A caller the API refuses gets its reason and nothing to act on.
+  if (isNotAllowed(runs.error)) return <ApiErrorPanel error={runs.error!} />;
+
   const page = runs.value;
   return (
     <>
@@ -99,7 +99,7 @@ export function BatchRunsPage(props: {
           </Typography>
         )}
       </Box>
-      {runs.error && <ResponseErrorPanel error={runs.error} />}
+      {runs.error && <ApiErrorPanel error={runs.error} />}
       {!runs.error && runs.loading && !page && <Progress />}
       {!runs.error && page && (
         <>

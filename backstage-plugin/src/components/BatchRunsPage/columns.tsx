@@ -206,7 +206,8 @@ export function runColumns(
               </IconButton>
             </Tooltip>
           )}
-          {run.links?.dagster && (
+          {/* Dagster's UI shows the run's logs, which a read-only caller may not read here. */}
+          {access.logs && run.links?.dagster && (
             <Tooltip title="Open in Dagster">
               <IconButton
                 size="small"

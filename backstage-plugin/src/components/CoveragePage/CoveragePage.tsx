@@ -1,7 +1,6 @@
 import {
   Link,
   Progress,
-  ResponseErrorPanel,
   StatusError,
   StatusOK,
   StatusWarning,
@@ -16,6 +15,7 @@ import { CoverageCell, finopsAdminApiRef } from '../../api';
 import { usePluginPaths } from '../../hooks/useBasePath';
 import { formatAge, formatNumber, formatTime, shortId } from '../common/format';
 import { domainLabel } from '../common/domains';
+import { ApiErrorPanel } from '../common/ApiErrorPanel';
 
 type CoverageRow = { period: string; cells: Record<string, CoverageCell> };
 
@@ -58,7 +58,7 @@ export function CoveragePage() {
   const api = useApi(finopsAdminApiRef);
   const paths = usePluginPaths();
   const { value, loading, error } = useAsync(() => api.getCoverage(), [api]);
-  if (error) return <ResponseErrorPanel error={error} />;
+  if (error) return <ApiErrorPanel error={error} />;
   if (loading || !value) return <Progress />;
 
   const rows: CoverageRow[] = value.periods.map(period => ({

@@ -3,7 +3,9 @@ import { registerMswTestHooks, renderInTestApp } from '@backstage/test-utils';
 import { http, HttpResponse } from 'msw';
 import {
   API,
+  errorBody,
   fixtures,
+  NOT_ALLOWED_MESSAGE,
   requests,
   requestsTo,
   server,
@@ -220,6 +222,10 @@ describe('Run Detail', () => {
     expect(
       screen.queryByRole('button', { name: 'Reprocess…' }),
     ).not.toBeInTheDocument();
+    expect(
+      screen.queryByRole('link', { name: /Open in Dagster/ }),
+    ).not.toBeInTheDocument();
+    expect(screen.getByText('Logs are for FinOps admins.')).toBeInTheDocument();
     expect(screen.getByTestId('block-native')).toBeInTheDocument();
   });
 
@@ -289,5 +295,88 @@ describe('Coverage', () => {
     await screen.findAllByTestId(/coverage-/);
     fireEvent.click(screen.getByRole('tab', { name: 'Batch Runs' }));
     expect(await screen.findByText(/Batch Runs \(/)).toBeInTheDocument();
+  });
+});
+
+describe('the page and its caller', () => {
+  registerMswTestHooks(server);
+  beforeEach(() => {
+    requests.length = 0;
+    useApiHandlers();
+  });
+
+  it.each([
+    ['Batch Runs', '/', () => screen.findByText(/Batch Runs \(/)],
+    [
+      'Run Detail',
+      `/runs/${FAILED_ID}`,
+      () => screen.findByText(`Run ${FAILED_ID.slice(0, 8)}`),
+    ],
+    [
+      'Coverage',
+      '/coverage',
+      () => screen.findByText(/Last successful load per month/),
+    ],
+  ])('asks GET /me once for %s', async (_name, path, shown) => {
+    await render(path);
+    await shown();
+    // Admin controls and the header come from that one answer.
+    expect(await screen.findByText('user:default/dev')).toBeInTheDocument();
+    expect(requestsTo('/me')).toHaveLength(1);
+  });
+
+  it('keeps that one answer across tabs', async () => {
+    await render('/');
+    await screen.findByText(/Batch Runs \(/);
+    fireEvent.click(screen.getByRole('tab', { name: 'Coverage' }));
+    await screen.findAllByTestId(/coverage-/);
+    fireEvent.click(screen.getByRole('tab', { name: 'Batch Runs' }));
+    await screen.findByText(/Batch Runs \(/);
+    expect(requestsTo('/me')).toHaveLength(1);
+  });
+
+  it.each(['/', '/coverage', `/runs/${FAILED_ID}`])(
+    "shows a caller without access the API's reason and nothing else (%s)",
+    async path => {
+      useApiHandlers({ me: fixtures.meNone });
+      const refuse = () =>
+        errorBody('NotAllowedError', NOT_ALLOWED_MESSAGE, 403);
+      server.use(
+        http.get(`${API}/runs`, refuse),
+        http.get(`${API}/runs/:runId`, refuse),
+        http.get(`${API}/coverage`, refuse),
+      );
+      await render(path);
+      expect(
+        (await screen.findAllByText(NOT_ALLOWED_MESSAGE)).length,
+      ).toBeGreaterThan(0);
+      expect(screen.queryByText(/Request failed with 403/)).toBeNull();
+      // Who they are, for the admin they ask; nothing they could use.
+      expect(screen.getByText('user:default/outsider')).toBeInTheDocument();
+      expect(screen.queryByRole('tab')).toBeNull();
+      expect(screen.queryByRole('button', { name: 'Export CSV' })).toBeNull();
+      expect(screen.queryByLabelText('Period')).toBeNull();
+      expect(screen.queryByRole('link', { name: /Dagster/ })).toBeNull();
+    },
+  );
+
+  it("shows the API's message when GET /me itself fails", async () => {
+    server.use(
+      http.get(`${API}/me`, () =>
+        errorBody(
+          'AuthenticationError',
+          'no Backstage token: sign in to Backstage',
+          401,
+          '/finops/admin/me',
+        ),
+      ),
+    );
+    await render('/');
+    expect(
+      (await screen.findAllByText('no Backstage token: sign in to Backstage'))
+        .length,
+    ).toBeGreaterThan(0);
+    expect(screen.queryByRole('button', { name: 'Export CSV' })).toBeNull();
+    expect(requestsTo('/runs')).toHaveLength(0);
   });
 });

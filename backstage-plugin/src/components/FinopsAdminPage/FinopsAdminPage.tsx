@@ -6,19 +6,40 @@ import {
   HeaderLabel,
   HeaderTabs,
   Page,
+  Progress,
   WarningPanel,
 } from '@backstage/core-components';
+import { useApi } from '@backstage/core-plugin-api';
+import useAsync from 'react-use/esm/useAsync';
+import { finopsAdminApiRef } from '../../api';
 import { BasePathProvider, usePluginPaths } from '../../hooks/useBasePath';
-import { useCaller } from '../../hooks/useCaller';
+import { CallerProvider, useCaller } from '../../hooks/useCaller';
 import { BatchRunsPage } from '../BatchRunsPage';
 import { CoveragePage } from '../CoveragePage';
 import { RunDetailPage } from '../RunDetailPage';
+import { ApiErrorPanel } from '../common/ApiErrorPanel';
 
-function Layout() {
+/**
+ * What a caller who may not read runs sees instead of the screens. `GET /me` says that they
+ * may not, not why: the API words why (which groups, whom to ask) on the call it refuses.
+ */
+function NoAccess(props: { subject: string }) {
+  const api = useApi(finopsAdminApiRef);
+  const refusal = useAsync(() => api.listRuns({}, { limit: 1 }), [api]);
+  if (refusal.loading) return <Progress />;
+  if (refusal.error) return <ApiErrorPanel error={refusal.error} />;
+  return (
+    <WarningPanel
+      severity="error"
+      title={`${props.subject} may not read FinOps batch runs: ask a FinOps admin for access.`}
+    />
+  );
+}
+
+function Screens(props: { devMode: boolean }) {
   const paths = usePluginPaths();
   const location = useLocation();
   const navigate = useNavigate();
-  const { caller } = useCaller();
   const onCoverage = location.pathname
     .replace(/\/+$/, '')
     .endsWith('/coverage');
@@ -27,11 +48,7 @@ function Layout() {
     { id: 'coverage', label: 'Coverage' },
   ];
   return (
-    <Page themeId="tool">
-      <Header title="Batch Runs" subtitle="FinOps › Admin">
-        {caller && <HeaderLabel label="Signed in as" value={caller.subject} />}
-        {caller?.role && <HeaderLabel label="Role" value={caller.role} />}
-      </Header>
+    <>
       <HeaderTabs
         tabs={tabs}
         selectedIndex={onCoverage ? 1 : 0}
@@ -40,7 +57,7 @@ function Layout() {
         }
       />
       <Content>
-        {caller?.devMode && (
+        {props.devMode && (
           <WarningPanel
             severity="warning"
             title="The API runs in dev auth mode: every caller is an admin."
@@ -52,6 +69,43 @@ function Layout() {
           <Route path="/coverage" element={<CoveragePage />} />
         </Routes>
       </Content>
+    </>
+  );
+}
+
+function Layout() {
+  const { caller, loading, error } = useCaller();
+  // The screens wait for `/me`: a caller without access sees the API's refusal and nothing
+  // else (no filters, no export), and admin controls never appear after the fact.
+  let body;
+  if (error) {
+    body = (
+      <Content>
+        <ApiErrorPanel error={error} />
+      </Content>
+    );
+  } else if (loading || !caller) {
+    body = (
+      <Content>
+        <Progress />
+      </Content>
+    );
+  } else if (!caller.access.read) {
+    body = (
+      <Content>
+        <NoAccess subject={caller.subject} />
+      </Content>
+    );
+  } else {
+    body = <Screens devMode={caller.devMode} />;
+  }
+  return (
+    <Page themeId="tool">
+      <Header title="Batch Runs" subtitle="FinOps › Admin">
+        {caller && <HeaderLabel label="Signed in as" value={caller.subject} />}
+        {caller?.role && <HeaderLabel label="Role" value={caller.role} />}
+      </Header>
+      {body}
     </Page>
   );
 }
@@ -61,7 +115,9 @@ export function FinopsAdminPage() {
   return (
     <ReactRouterV6PageRouter>
       <BasePathProvider>
-        <Layout />
+        <CallerProvider>
+          <Layout />
+        </CallerProvider>
       </BasePathProvider>
     </ReactRouterV6PageRouter>
   );

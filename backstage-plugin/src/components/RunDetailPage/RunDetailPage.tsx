@@ -7,7 +7,6 @@ import {
   Link,
   LogViewer,
   Progress,
-  ResponseErrorPanel,
   StructuredMetadataTable,
 } from '@backstage/core-components';
 import { alertApiRef, useApi } from '@backstage/core-plugin-api';
@@ -27,6 +26,7 @@ import { finopsAdminApiRef, RunDetail, RunPeriod } from '../../api';
 import { useCaller } from '../../hooks/useCaller';
 import { usePluginPaths } from '../../hooks/useBasePath';
 import { AnomalyMark } from '../common/AnomalyMark';
+import { ApiErrorPanel } from '../common/ApiErrorPanel';
 import { StatusBadge } from '../common/StatusBadge';
 import {
   formatDuration,
@@ -62,7 +62,7 @@ export function RunDetailPage(props: { refreshMs?: number }) {
     active ? (props.refreshMs ?? 5000) : null,
   );
 
-  if (state.error) return <ResponseErrorPanel error={state.error} />;
+  if (state.error) return <ApiErrorPanel error={state.error} />;
   if (!run) return <Progress />;
 
   const download = (step?: string) =>
@@ -201,12 +201,17 @@ function LogsCard(props: {
   return (
     <InfoCard title="Logs">
       <Box display="flex" gap={2} alignItems="center" flexWrap="wrap">
+        {!canReadLogs && (
+          <Typography variant="body2" color="text.secondary">
+            Logs are for FinOps admins.
+          </Typography>
+        )}
         {canReadLogs && (
           <Button variant="outlined" onClick={onDownload}>
             Download logs
           </Button>
         )}
-        {dagsterUrl && (
+        {canReadLogs && dagsterUrl && (
           <Link to={dagsterUrl} target="_blank" rel="noopener noreferrer">
             Open in Dagster
           </Link>
