@@ -133,8 +133,8 @@ function aggregatesSection(agg) {
 function logsSection(logs, links) {
   const excerpt = logs.excerpt;
   if (!may("logs")) {
-    return panel("logs", "E · Logs", el("p", { class: "muted", text: "Logs are for FinOps admins." }),
-      el("p", {}, extLink(logs.dagsterUrl || links.dagster, "Open in Dagster ↗")));
+    // No Dagster link either: Dagster's UI shows the same logs.
+    return panel("logs", "E · Logs", el("p", { class: "muted", text: "Logs are for FinOps admins." }));
   }
   return panel("logs", "E · Logs",
     el("p", { class: "actions-row" },

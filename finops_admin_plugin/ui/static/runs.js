@@ -124,7 +124,8 @@ function runRow(run) {
     el("td", { class: "actions" },
       navLink(runHref(run.runId), "Detail", { "aria-label": `Detail of run ${shortId(run.runId)}` }),
       may("logs") && links.logs ? downloadLink(links.logs, "Logs", { "aria-label": `Download the logs of run ${shortId(run.runId)}`, class: "logs-link" }) : null,
-      extLink(links.dagster, "Dagster ↗", { "aria-label": `Open run ${shortId(run.runId)} in Dagster` }),
+      // Dagster's UI shows the run's logs: offered only to callers who may read them.
+      may("logs") ? extLink(links.dagster, "Dagster ↗", { "aria-label": `Open run ${shortId(run.runId)} in Dagster` }) : null,
       may("logs") ? extLink(links.external, "Ext. logs ↗", { "aria-label": `Open the external logs of run ${shortId(run.runId)}` }) : null,
       may("reprocess") && run.status === "FAILED" ? el("button", { type: "button", class: "link-button reprocess-row",
         "aria-label": `Reprocess the failed domains of run ${shortId(run.runId)}`,

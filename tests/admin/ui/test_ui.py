@@ -509,11 +509,14 @@ def test_read_only_caller_sees_no_reprocess_or_log_controls(browser: Any, ui_wor
         assert page.locator("a.logs-link").count() == 0
         assert page.locator(".reprocess-row").count() == 0
         assert page.locator("td.actions", has_text="Ext. logs").count() == 0
+        # Dagster's UI shows the logs too: no link to it for a caller who may not read them.
+        assert page.locator("td.actions", has_text="Dagster").count() == 0
         assert not page.locator("#dev-banner").is_visible()
         _open(page, f"{ui_world.reader_url}/ui/runs/{ui_world.history.runs['partial']}", "#summary")
         assert page.locator("#reprocess-run").count() == 0
         assert page.locator("#download-logs").count() == 0
         assert "Logs are for FinOps admins" in page.locator("#logs").inner_text()
+        assert page.locator("#logs a", has_text="Dagster").count() == 0
         assert page.locator("#blocks a", has_text="logs").count() == 0
     finally:
         context.close()
