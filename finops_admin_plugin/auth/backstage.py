@@ -51,9 +51,10 @@ BACKSTAGE_USER_TOKEN_TYPE = "vnd.backstage.user"
 _USER_REF = re.compile(r"^(?i:user):[^:/\s]+/[^:/\s]+$")
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 _USERINFO_CACHE_MAX = 10_000
-# Requests with the same new token that wait for its one userinfo call; more fail at once, so
-# one caller cannot fill the server's thread pool with waiting requests.
-MAX_USERINFO_WAITERS = 4
+# Requests waiting for a userinfo call another request with the same new token made (a page
+# load sends up to six at once), over all tokens; more fail at once, so waiting requests never
+# fill the server's thread pool.
+MAX_USERINFO_WAITERS = 8
 
 
 @dataclass
@@ -62,7 +63,6 @@ class _Flight:
 
     started: float
     done: threading.Event = field(default_factory=threading.Event)
-    waiters: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class BackstageTokenVerifier:
         # Keyed by sha256(token): the token itself is never kept.
         self._userinfo_cache: dict[str, _UserinfoEntry] = {}
         self._userinfo_flights: dict[str, _Flight] = {}
+        self._userinfo_waiters = 0
         self.userinfo_calls = 0
 
     def authenticate(self, token: str) -> Caller:
@@ -192,17 +193,17 @@ class BackstageTokenVerifier:
                     )
                 flight = self._userinfo_flights[key] = _Flight(started=now)
                 leader = True
-            elif flight.waiters >= MAX_USERINFO_WAITERS:
+            elif self._userinfo_waiters >= MAX_USERINFO_WAITERS:
                 raise self._userinfo_busy(flight, now)
             else:
-                flight.waiters += 1
+                self._userinfo_waiters += 1
                 leader = False
         if leader:
             return self._lead_userinfo(key, token, subject, expires_at, flight)
         # The same token's other requests (a page load sends several) wait for that one call.
         flight.done.wait(self.settings.identity_timeout_seconds)
         with self._userinfo_lock:
-            flight.waiters -= 1
+            self._userinfo_waiters -= 1
             cached = self._userinfo_cache.get(key)
             now = self._clock()
             if cached is not None and cached.until > now:
