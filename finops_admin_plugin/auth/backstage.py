@@ -201,7 +201,9 @@ class BackstageTokenVerifier:
         if leader:
             return self._lead_userinfo(key, token, subject, expires_at, flight)
         # The same token's other requests (a page load sends several) wait for that one call.
-        flight.done.wait(self.settings.identity_timeout_seconds)
+        # The call ends by its deadline; the margin covers the caching that follows it.
+        remaining = flight.started + self.settings.identity_timeout_seconds - self._clock()
+        flight.done.wait(max(remaining, 0.0) + 0.5)
         with self._userinfo_lock:
             self._userinfo_waiters -= 1
             cached = self._userinfo_cache.get(key)

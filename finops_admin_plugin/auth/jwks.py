@@ -126,7 +126,9 @@ class JwksCache:
 
     def _wait_for_first_fetch(self, kid: str, in_flight: threading.Event) -> PyJWK | None:
         try:
-            in_flight.wait(self._timeout)
+            # The fetch ends by its deadline; the margin covers the bookkeeping that follows it.
+            remaining = (self._last_attempt or 0.0) + self._timeout - self._clock()
+            in_flight.wait(max(remaining, 0.0) + 0.5)
         finally:
             with self._lock:
                 self._cold_waiters -= 1
