@@ -98,10 +98,59 @@ class AdminSettings(BaseSettings):
         alias="FINOPS_IDENTITY_TIMEOUT_SECONDS",
         gt=0,
         le=60,
-        description="timeout of each call to Backstage's JWKS and userinfo endpoints",
+        description="deadline of each call to Backstage's JWKS and userinfo endpoints, in all: connect, "
+        "headers and body",
+    )
+    identity_failure_cache_seconds: float = Field(
+        default=15.0,
+        alias="FINOPS_IDENTITY_FAILURE_CACHE_SECONDS",
+        ge=0,
+        le=3600,
+        description="a failed JWKS or userinfo call is remembered this long: callers needing it get a "
+        "503 with Retry-After at once, and Backstage is not asked again meanwhile",
+    )
+    userinfo_cache_seconds: float = Field(
+        default=300.0,
+        alias="FINOPS_USERINFO_CACHE_SECONDS",
+        ge=0,
+        le=86_400,
+        description="a token's groups read from userinfo are reused this long (never past the token's "
+        "expiry); a group change reaches the API after at most this delay",
+    )
+    userinfo_max_concurrent: int = Field(
+        default=4,
+        alias="FINOPS_USERINFO_MAX_CONCURRENT",
+        ge=1,
+        le=256,
+        description="userinfo calls under way at once (one per new token); a new token beyond that "
+        "gets a 503 with Retry-After at once",
     )
     api_host: str = Field(default="127.0.0.1", alias="FINOPS_API_HOST")
     api_port: int = Field(default=7007, alias="FINOPS_API_PORT", ge=1, le=65535)
+    api_head_timeout_seconds: float = Field(
+        default=10.0,
+        alias="FINOPS_API_HEAD_TIMEOUT_SECONDS",
+        gt=0,
+        le=600,
+        description="a client has this long to send a request's line and headers (counted from the "
+        "connection, or from the previous answer on a kept-alive one); then 408, or a silent close",
+    )
+    api_body_timeout_seconds: float = Field(
+        default=30.0,
+        alias="FINOPS_API_BODY_TIMEOUT_SECONDS",
+        gt=0,
+        le=3600,
+        description="a client has this long, from the end of the headers, to send the whole request body; "
+        "then 408",
+    )
+    api_max_connections: int = Field(
+        default=1000,
+        alias="FINOPS_API_MAX_CONNECTIONS",
+        ge=1,
+        le=1_000_000,
+        description="open connections per process (lowered to fit the open-files limit); beyond it the "
+        "connection idle the longest before sending a request is closed, or the new one gets a 503",
+    )
     landing_uri: str = Field(
         default="",
         alias="FINOPS_LANDING_URI",

@@ -12,14 +12,16 @@ Without `ent`, `<backend>/api/auth/v1/userinfo` answers
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import math
 import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import jwt
 from jwt.exceptions import (
     ExpiredSignatureError,
@@ -34,7 +36,8 @@ from jwt.exceptions import (
 )
 
 from finops_admin_plugin.auth.caller import Caller, token_fingerprint
-from finops_admin_plugin.auth.jwks import JwksCache
+from finops_admin_plugin.auth.fetch import FetchFailed, fetch_within
+from finops_admin_plugin.auth.jwks import JwksCache, retry_after
 from finops_admin_plugin.auth.roles import role_for_groups
 from finops_admin_plugin.http.errors import AuthenticationError, ServiceUnavailableError
 from finops_admin_plugin.settings import AdminSettings
@@ -48,6 +51,32 @@ BACKSTAGE_USER_TOKEN_TYPE = "vnd.backstage.user"
 _USER_REF = re.compile(r"^(?i:user):[^:/\s]+/[^:/\s]+$")
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 _USERINFO_CACHE_MAX = 10_000
+# Requests waiting for a userinfo call another request with the same new token made (a page
+# load sends up to six at once), over all tokens; more fail at once, so waiting requests never
+# fill the server's thread pool.
+MAX_USERINFO_WAITERS = 8
+
+
+@dataclass
+class _Flight:
+    """One userinfo call under way for a token; others with the same token wait on `done`."""
+
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class _UserinfoEntry:
+    """A userinfo answer for one token: its groups, or the error it ended with, until `until`."""
+
+    until: float
+    groups: tuple[str, ...] = ()
+    error: AuthenticationError | ServiceUnavailableError | None = None
+
+    def answer(self) -> tuple[str, ...]:
+        if self.error is not None:
+            raise type(self.error)(self.error.message, headers=self.error.headers)
+        return self.groups
 
 
 def _reject(message: str, token: str) -> AuthenticationError:
@@ -67,11 +96,14 @@ class BackstageTokenVerifier:
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
             max_age_seconds=settings.jwks_max_age_seconds,
             timeout_seconds=settings.identity_timeout_seconds,
+            failure_cache_seconds=settings.identity_failure_cache_seconds,
         )
         self._clock = clock
         self._userinfo_lock = threading.Lock()
-        # sha256(token) -> (groups, token expiry): the token itself is never kept.
-        self._userinfo_cache: dict[str, tuple[tuple[str, ...], float]] = {}
+        # Keyed by sha256(token): the token itself is never kept.
+        self._userinfo_cache: dict[str, _UserinfoEntry] = {}
+        self._userinfo_flights: dict[str, _Flight] = {}
+        self._userinfo_waiters = 0
         self.userinfo_calls = 0
 
     def authenticate(self, token: str) -> Caller:
@@ -144,22 +176,82 @@ class BackstageTokenVerifier:
         return tuple(value)
 
     def _userinfo_groups(self, token: str, subject: str, expires_at: float) -> tuple[str, ...]:
-        cache_key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-        now = self._clock()
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
         with self._userinfo_lock:
-            cached = self._userinfo_cache.get(cache_key)
-            if cached is not None and cached[1] > now:
-                return cached[0]
-        groups = self._fetch_userinfo(token, subject)
+            now = self._clock()
+            cached = self._userinfo_cache.get(key)
+            if cached is not None and cached.until > now:
+                return cached.answer()
+            flight = self._userinfo_flights.get(key)
+            if flight is None:
+                if len(self._userinfo_flights) >= self.settings.userinfo_max_concurrent:
+                    raise ServiceUnavailableError(
+                        f"cannot read the caller's groups yet: {len(self._userinfo_flights)} calls to "
+                        f"Backstage userinfo are under way (FINOPS_USERINFO_MAX_CONCURRENT); try again in a "
+                        f"moment",
+                        headers=retry_after(1),
+                    )
+                flight = self._userinfo_flights[key] = _Flight(started=now)
+                leader = True
+            elif self._userinfo_waiters >= MAX_USERINFO_WAITERS:
+                raise self._userinfo_busy(flight, now)
+            else:
+                self._userinfo_waiters += 1
+                leader = False
+        if leader:
+            return self._lead_userinfo(key, token, subject, expires_at, flight)
+        # The same token's other requests (a page load sends several) wait for that one call.
+        # The call ends by its deadline; the margin covers the caching that follows it.
+        remaining = flight.started + self.settings.identity_timeout_seconds - self._clock()
+        flight.done.wait(max(remaining, 0.0) + 0.5)
         with self._userinfo_lock:
-            self._store(cache_key, groups, expires_at, now)
+            self._userinfo_waiters -= 1
+            cached = self._userinfo_cache.get(key)
+            now = self._clock()
+            if cached is not None and cached.until > now:
+                return cached.answer()
+            raise self._userinfo_busy(flight, now)
+
+    def _lead_userinfo(
+        self, key: str, token: str, subject: str, expires_at: float, flight: _Flight
+    ) -> tuple[str, ...]:
+        entry: _UserinfoEntry | None = None
+        try:
+            groups = self._fetch_userinfo(token, subject)
+            now = self._clock()
+            ttl = self.settings.userinfo_cache_seconds
+            entry = _UserinfoEntry(until=min(expires_at, now + ttl), groups=groups)
+        except (AuthenticationError, ServiceUnavailableError) as exc:
+            now = self._clock()
+            failure_ttl = self.settings.identity_failure_cache_seconds
+            if isinstance(exc, ServiceUnavailableError):
+                exc.headers.update(retry_after(failure_ttl))
+            # Remembered briefly: a token Backstage refused, or an outage, is not asked again
+            # by each of the caller's next requests.
+            entry = _UserinfoEntry(until=min(expires_at, now + failure_ttl), error=exc)
+            raise
+        finally:
+            with self._userinfo_lock:
+                if entry is not None:
+                    self._store(key, entry, self._clock())
+                self._userinfo_flights.pop(key, None)
+            flight.done.set()
         return groups
 
-    def _store(self, key: str, groups: tuple[str, ...], expires_at: float, now: float) -> None:
+    def _userinfo_busy(self, flight: _Flight, now: float) -> ServiceUnavailableError:
+        wait = flight.started + self.settings.identity_timeout_seconds - now
+        return ServiceUnavailableError(
+            f"cannot read the caller's groups yet: Backstage userinfo {self.userinfo_url} is being asked "
+            f"for this token; try again in {max(1, math.ceil(wait))} s",
+            headers=retry_after(wait),
+        )
+
+    def _store(self, key: str, entry: _UserinfoEntry, now: float) -> None:
         cache = self._userinfo_cache
-        cache[key] = (groups, expires_at)
+        cache.pop(key, None)  # re-inserted last: the oldest entries are evicted first
+        cache[key] = entry
         if len(cache) > _USERINFO_CACHE_MAX:
-            for stale in [k for k, (_, exp) in cache.items() if exp <= now]:
+            for stale in [k for k, e in cache.items() if e.until <= now]:
                 del cache[stale]
             while len(cache) > _USERINFO_CACHE_MAX:
                 del cache[next(iter(cache))]
@@ -168,18 +260,17 @@ class BackstageTokenVerifier:
         self.userinfo_calls += 1
         url = self.userinfo_url
         try:
-            response = httpx.get(
+            response = fetch_within(
                 url,
                 headers={"Authorization": f"Bearer {token}"},
-                timeout=self.settings.identity_timeout_seconds,
-                follow_redirects=False,
+                deadline_seconds=self.settings.identity_timeout_seconds,
             )
-        except httpx.HTTPError as exc:
-            log.warning("Backstage userinfo %s unreachable: %s", url, type(exc).__name__)
+        except FetchFailed as exc:
+            log.warning("Backstage userinfo %s: %s", url, exc.reason)
             raise ServiceUnavailableError(
-                f"cannot read the caller's groups: Backstage userinfo {url} is unreachable "
-                f"({type(exc).__name__}); check that the Backstage backend is up"
-            ) from exc
+                f"cannot read the caller's groups: Backstage userinfo {url} failed: {exc.reason}; "
+                f"check that the Backstage backend is up"
+            ) from None
         if response.status_code in (401, 403):
             raise _reject("Backstage no longer accepts this token (userinfo refused it)", token)
         if response.status_code == 404:
@@ -193,7 +284,7 @@ class BackstageTokenVerifier:
                 f"{response.status_code}"
             )
         try:
-            claims = response.json()["claims"]
+            claims = json.loads(response.body)["claims"]
             info_subject = claims.get("sub")
             ent = claims.get("ent", [])
             if not isinstance(ent, list) or not all(isinstance(ref, str) for ref in ent):
