@@ -33,7 +33,7 @@ from finops_pipeline.landing.focus_columns import (
     billing_currencies,
 )
 from finops_pipeline.landing.quality import MAX_SAMPLES, RejectSample
-from finops_pipeline.landing.sources import OpenedFile
+from finops_pipeline.landing.sources import MAX_ROW_GROUP_BYTES, OpenedFile
 from finops_pipeline.landing.values import (
     NUMBER_RE,
     TS_TYPE,
@@ -63,6 +63,7 @@ class ReadRules:
 
     period_basis: str = "billing"  # billing: BillingPeriodStart in the month; charge: ChargePeriodStart
     application_tag_keys: tuple[str, ...] = DEFAULT_APPLICATION_TAG_KEYS
+    max_row_group_bytes: int = MAX_ROW_GROUP_BYTES  # larger Parquet row groups: unreadable_file
 
     def __post_init__(self) -> None:
         if self.period_basis not in ("billing", "charge"):
