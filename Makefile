@@ -113,6 +113,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache tests/servers/node_modules backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types backstage-plugin/dev/dist

@@ -30,6 +30,8 @@ __all__ = ["AdminResources"]
 
 log = logging.getLogger(__name__)
 
+REPROCESS_POOL_SIZE = 4
+
 
 class AdminResources:
     """Raises AuthConfigError or DevModeBindError for a broken or unsafe auth setup, so a
@@ -93,7 +95,9 @@ class AdminResources:
                     raise ServiceUnavailableError(
                         "reprocess requests are kept in PostgreSQL: set FINOPS_DATABASE_URL for the admin API"
                     )
-                self._reprocess = ReprocessQueue(self.settings.database_url)
+                # A few connections per API process: writes for one caller queue in the process
+                # and never hold a connection while they wait (see ReprocessQueue).
+                self._reprocess = ReprocessQueue(self.settings.database_url, pool_size=REPROCESS_POOL_SIZE)
             return self._reprocess
 
     def _dagster_instance(self) -> DagsterInstance | None:
@@ -141,6 +145,9 @@ class AdminResources:
             self.leadership = None
         if self._store is not None:
             self._store.close()
+        if self._reprocess is not None:
+            self._reprocess.close()
+            self._reprocess = None
         if self._source is not None:
             self._source.close()
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+from finops_cli.reaper import stop_postgres
 from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
@@ -243,7 +244,7 @@ class DevStack:
     def _stop_children(self) -> None:
         reaper = self.running.get(REAPER)
         if reaper is not None and reaper.poll() is None:
-            reaper.kill()  # a normal stop: pgserver stops PostgreSQL itself when we exit
+            reaper.kill()  # a normal stop: PostgreSQL is stopped below, after its clients
         for child in self.children:
             if child.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -256,6 +257,20 @@ class DevStack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
+        self._stop_postgres()
+
+    def _stop_postgres(self) -> None:
+        """Stop the PostgreSQL of the data dir, whichever process serves it now.
+
+        pgserver stops at exit only the postmaster it started itself: after a `pg_ctl restart`
+        that process is gone, and the new one was left running (2 of 2 tries with two
+        restarts). `pg_ctl stop -D` finds the server of the data dir from its postmaster.pid.
+        """
+        pgdata = self.home / "pgdata"
+        if not (pgdata / "postmaster.pid").exists():
+            return  # never started, or already stopped
+        _say(f"stopping PostgreSQL in {pgdata}")
+        stop_postgres(str(pgdata))
 
     def run(self) -> int:
         # Set explicitly: a shell starts a script's background job with SIGINT ignored, and

@@ -45,6 +45,7 @@ def build_definitions() -> Definitions:
                 application_tag_keys=settings.tag_keys,
                 max_rejected_ratio=settings.max_rejected_ratio,
                 max_shrink_ratio=settings.max_shrink_ratio,
+                max_row_group_bytes=settings.max_row_group_bytes,
             ),
             # S3 endpoint, region and credentials come from the standard AWS_* variables.
             # With a sources file the landing root is optional (it then only holds reference data).

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from finops_pipeline.constants import DEFAULT_APPLICATION_TAG_KEYS
+from finops_pipeline.landing.sources import MAX_ROW_GROUP_BYTES
 
 # How finops_batch runs its steps (finops_pipeline/executors.py builds the executor).
 ExecutorName = Literal["multiprocess", "k8s"]
@@ -91,6 +92,13 @@ class PipelineSettings(BaseSettings):
         ge=0,
         le=1,
         description="largest share of its rows a loaded (period, domain) may lose to a new load",
+    )
+
+    max_row_group_bytes: int = Field(
+        default=MAX_ROW_GROUP_BYTES,
+        ge=1 << 20,
+        description="largest Parquet row group, uncompressed, a load reads (bytes); a file with a "
+        "larger one fails its month with the unreadable_file gate",
     )
 
     @field_validator("application_tag_keys")

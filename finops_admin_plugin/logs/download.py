@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+import sqlalchemy.exc
 from dagster import DagsterEventType, DagsterRun
 
 from finops_admin_plugin.dagster_reader import CHUNK_BYTES, DagsterReader, DagsterUnavailable
@@ -27,6 +28,7 @@ __all__ = ["LogDownload", "LogsNotAvailable", "RunNotFound", "prepare_download"]
 log = logging.getLogger(__name__)
 
 _BUFFER_BYTES: Final = 64 * 1024
+_STALE_RETRIES: Final = 3  # one per Dagster storage pool: runs, events, schedules
 
 
 class RunNotFound(LookupError):
@@ -134,6 +136,14 @@ class LogDownload:
             raise
 
 
+def _stale_connection(exc: DagsterUnavailable) -> bool:
+    """Whether `exc` came from a pooled connection the database dropped (it restarted)."""
+    cause = exc.__cause__
+    # SQLAlchemy marks an error on an open connection that the server closed as invalidated;
+    # a failure to connect (the database is down) is not.
+    return isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated
+
+
 def prepare_download(
     source: DagsterReader,
     run_id: str,
@@ -143,7 +153,34 @@ def prepare_download(
     events_url: str | None = None,
 ) -> LogDownload:
     """Check everything a download needs; raises RunNotFound, StepNotInRun, LogsNotAvailable
-    (404: never captured or expired) or DagsterUnavailable (503)."""
+    (404: never captured or expired) or DagsterUnavailable (503).
+
+    The checks only read, so a failure on a connection the database dropped (it restarted)
+    is tried again: SQLAlchemy then discards the connections of before the restart of that
+    storage's pool, and the next try opens fresh ones. Dagster's run, event and schedule
+    storages each have their own pool, so a download may meet one stale pool after another
+    (measured: the run storage, then the event storage, on 2 of 3 API processes): at most one
+    more try per storage. A database still down fails with a connection error, not a stale
+    one, and is not tried again.
+    """
+    for attempt in range(_STALE_RETRIES + 1):
+        try:
+            return _prepare(source, run_id, step=step, stream=stream, events_url=events_url)
+        except DagsterUnavailable as exc:
+            if attempt == _STALE_RETRIES or not _stale_connection(exc):
+                raise
+            log.info("log download of run %s: stale storage connection, trying again", run_id)
+    raise AssertionError("unreachable")
+
+
+def _prepare(
+    source: DagsterReader,
+    run_id: str,
+    *,
+    step: str | None,
+    stream: str,
+    events_url: str | None,
+) -> LogDownload:
     record = source.run_record(run_id)
     if record is None:
         raise RunNotFound(run_id)

@@ -49,7 +49,7 @@ def validate_file(
     """
     relative = relative or file_name
     rules = rules or ReadRules()
-    source = open_landing_file(handle, relative)
+    source = open_landing_file(handle, relative, max_row_group_bytes=rules.max_row_group_bytes)
     malformed_seen = 0
     for batch, row_group, first_line in source.batches:
         checked = validate_batch(

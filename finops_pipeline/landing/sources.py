@@ -5,6 +5,14 @@ from a sample), with empty fields and unquoted `NULL` as nulls. Parquet's types 
 taken as they are. Either way the batches' columns are the header's names, a
 duplicated name renamed `Name#2`; FOCUS 1.0 to 1.4 headers are mapped to the 1.2
 column names (`focus_columns`).
+
+Memory is bounded by settings, not by the file's shape. CSV is read in blocks of
+`CSV_BLOCK_SIZE`. Parquet is read row group by row group, each in slices of about
+`PARQUET_BATCH_BYTES` (from the row group's own size and row count), through a buffer of
+`PARQUET_BUFFER_BYTES` per column instead of whole column chunks (Arrow's default): a
+file with one 1.7 GiB row group took a load to 2,404 MiB that way. A row group larger
+than `max_row_group_bytes` uncompressed (FINOPS_MAX_ROW_GROUP_BYTES) is refused before
+any row is read: a page of it could still be as large. docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ from finops_pipeline.landing.focus_columns import detect_version, map_column_nam
 
 __all__ = [
     "CSV_BLOCK_SIZE",
+    "MAX_ROW_GROUP_BYTES",
+    "PARQUET_BATCH_BYTES",
     "PARQUET_BATCH_ROWS",
+    "PARQUET_BUFFER_BYTES",
     "FileColumns",
     "FocusFileError",
     "OpenedFile",
@@ -34,7 +45,13 @@ __all__ = [
 ]
 
 CSV_BLOCK_SIZE: Final = 8 << 20
-PARQUET_BATCH_ROWS: Final = 131_072
+PARQUET_BATCH_ROWS: Final = 131_072  # at most, per batch; fewer for wide rows
+PARQUET_BATCH_BYTES: Final = 8 << 20  # uncompressed bytes a Parquet batch aims at, as CSV_BLOCK_SIZE
+_PARQUET_MIN_BATCH_ROWS: Final = 1024
+# Read-ahead of each column's stream: FOCUS files have about 60 columns, so ~60 MiB at most.
+PARQUET_BUFFER_BYTES: Final = 1 << 20
+# Default of FINOPS_MAX_ROW_GROUP_BYTES: providers write row groups of hundreds of MiB.
+MAX_ROW_GROUP_BYTES: Final = 4 << 30
 _HEADER_MAX_BYTES: Final = 1 << 20
 
 
@@ -90,11 +107,15 @@ def safe_reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def open_landing_file(handle: BinaryIO, relative: str) -> OpenedFile:
-    """The file's header and batches; by its name: `.parquet`, `.gz` (gzip CSV), else CSV."""
+def open_landing_file(
+    handle: BinaryIO, relative: str, *, max_row_group_bytes: int = MAX_ROW_GROUP_BYTES
+) -> OpenedFile:
+    """The file's header and batches; by its name: `.parquet`, `.gz` (gzip CSV), else CSV.
+
+    Raises FocusFileError for a Parquet row group over `max_row_group_bytes` uncompressed."""
     lower = relative.lower()
     if lower.endswith(".parquet"):
-        return _open_parquet(handle, relative)
+        return _open_parquet(handle, relative, max_row_group_bytes)
     return _open_csv(handle, relative, gzipped=lower.endswith(".gz"))
 
 
@@ -176,24 +197,48 @@ def _open_csv(handle: BinaryIO, relative: str, gzipped: bool) -> OpenedFile:
     return OpenedFile(relative, columns, batches(), malformed)
 
 
-def _open_parquet(handle: BinaryIO, relative: str) -> OpenedFile:
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MiB"
+
+
+def _batch_rows(rows: int, size: int) -> int:
+    """Rows per batch so that one batch is about PARQUET_BATCH_BYTES uncompressed."""
+    if rows <= 0 or size <= 0:
+        return PARQUET_BATCH_ROWS
+    per_row = max(1, size // rows)
+    return max(_PARQUET_MIN_BATCH_ROWS, min(PARQUET_BATCH_ROWS, PARQUET_BATCH_BYTES // per_row))
+
+
+def _open_parquet(handle: BinaryIO, relative: str, max_row_group_bytes: int) -> OpenedFile:
     try:
-        parquet = pq.ParquetFile(handle)
+        # pre_buffer=False and a buffer: each column is read a buffer at a time, not a whole
+        # column chunk (the size of the row group) at once.
+        parquet = pq.ParquetFile(handle, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FocusFileError(f"{relative}: not a readable Parquet file: {safe_reason(exc)}") from None
     columns = FileColumns.of(list(parquet.schema_arrow.names))
+    groups = [parquet.metadata.row_group(i) for i in range(parquet.num_row_groups)]
+    for number, group in enumerate(groups):
+        if group.total_byte_size > max_row_group_bytes:
+            raise FocusFileError(
+                f"{relative}: row group {number} holds {_mib(group.total_byte_size)} uncompressed "
+                f"({group.num_rows} rows), more than the {_mib(max_row_group_bytes)} a load reads at "
+                "once (FINOPS_MAX_ROW_GROUP_BYTES); write the file with smaller row groups "
+                "(e.g. 128 MiB) or raise the bound"
+            )
 
     def batches() -> Iterator[tuple[pa.RecordBatch, int | None, int]]:
         row = 1
-        for group in range(parquet.num_row_groups):
+        for number, group in enumerate(groups):
+            size = _batch_rows(group.num_rows, group.total_byte_size)
             try:
-                for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group]):
+                for batch in parquet.iter_batches(batch_size=size, row_groups=[number]):
                     renamed = pa.RecordBatch.from_arrays(batch.columns, names=columns.unique)
-                    yield renamed, group, row
+                    yield renamed, number, row
                     row += batch.num_rows
             except (pa.ArrowInvalid, OSError) as exc:
                 raise FocusFileError(
-                    f"{relative}: row group {group} is unreadable: {safe_reason(exc)}"
+                    f"{relative}: row group {number} is unreadable: {safe_reason(exc)}"
                 ) from None
 
     return OpenedFile(relative, columns, batches())

@@ -33,7 +33,7 @@ from finops_pipeline.landing.focus_columns import (
     billing_currencies,
 )
 from finops_pipeline.landing.quality import MAX_SAMPLES, RejectSample
-from finops_pipeline.landing.sources import OpenedFile
+from finops_pipeline.landing.sources import MAX_ROW_GROUP_BYTES, OpenedFile
 from finops_pipeline.landing.values import (
     NUMBER_RE,
     TS_TYPE,
@@ -67,6 +67,7 @@ class ReadRules:
     # whose month cannot be read count only in `home_period`, so no row is counted twice.
     skip_other_periods: bool = False
     home_period: str | None = None
+    max_row_group_bytes: int = MAX_ROW_GROUP_BYTES  # larger Parquet row groups: unreadable_file
 
     def __post_init__(self) -> None:
         if self.period_basis not in ("billing", "charge"):

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from finops_pipeline.constants import DEFAULT_APPLICATION_TAG_KEYS
 from finops_pipeline.landing.focus import ReadRules
+from finops_pipeline.landing.sources import MAX_ROW_GROUP_BYTES
 from finops_pipeline.landing.store import LandingStore
 from finops_pipeline.warehouse import loads, mviews, schema
 from finops_pipeline.warehouse.gates import GatePolicy
@@ -39,9 +40,17 @@ class WarehouseResource(ConfigurableResource):  # type: ignore[misc]
         description="quality gate: largest share of rows a month may lose (FINOPS_MAX_SHRINK_RATIO)",
     )
 
+    max_row_group_bytes: int = Field(
+        default=MAX_ROW_GROUP_BYTES,
+        description="largest Parquet row group (uncompressed) a load reads; a larger one fails "
+        "its month with unreadable_file (FINOPS_MAX_ROW_GROUP_BYTES)",
+    )
+
     def read_rules(self) -> ReadRules:
         return ReadRules(
-            period_basis=self.period_basis, application_tag_keys=tuple(self.application_tag_keys)
+            period_basis=self.period_basis,
+            application_tag_keys=tuple(self.application_tag_keys),
+            max_row_group_bytes=self.max_row_group_bytes,
         )
 
     def ensure_schema(self) -> list[int]:
