@@ -107,6 +107,12 @@ class AdminSettings(BaseSettings):
         alias="FINOPS_LANDING_URI",
         description="landing root (folder or s3://bucket/prefix) that a reprocess dry run reads",
     )
+    sources_file: str = Field(
+        default="",
+        alias="FINOPS_SOURCES",
+        description="the sources file the pipeline reads (same value): the sources `GET /sources` lists; "
+        "unset: one landing source per domain under FINOPS_LANDING_URI",
+    )
     reprocess_rate_limit: int = Field(
         default=10,
         alias="FINOPS_REPROCESS_RATE_LIMIT",
