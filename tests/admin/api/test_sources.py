@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from finops_admin_plugin.app import create_app
+from finops_admin_plugin.models.sources import SOURCE_STATES
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.periods import add_months, format_period
 from finops_pipeline.sources.model import Delivery, DeliveryFile, IncompleteDelivery, SourceScan
@@ -308,3 +309,44 @@ def test_a_bad_sources_file_is_a_503_naming_its_line(database_url: str, tmp_path
         # Fixed on disk: seen at the next request, without a restart.
         path.write_text(SOURCES_FILE, encoding="utf-8")
         assert [s["name"] for s in _get(client)["items"]] == ["aws-payer", "azure-ea", "oci-tenancy"]
+
+
+def test_metrics_per_source(client: TestClient, world: World) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get(f"{BASE}/metrics", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+        if s.name.startswith("finops_source_")
+    }
+
+    def value(name: str, source: str, **labels: str) -> float | None:
+        domain = {"aws-payer": "public", "azure-ea": "public", "oci-tenancy": "native"}[source]
+        key = tuple(sorted({"source": source, "domain": domain, **labels}.items()))
+        return samples.get((name, key))
+
+    d = world.deliveries
+    newest = max(x.delivered_at for x in d.values())
+    assert value("finops_source_last_delivery_timestamp_seconds", "aws-payer", kind="aws-data-exports") == (
+        newest.timestamp()
+    )
+    assert (
+        value("finops_source_last_delivery_timestamp_seconds", "azure-ea", kind="azure-cost-exports") is None
+    )
+    loaded_at = value("finops_source_last_loaded_timestamp_seconds", "aws-payer")
+    assert loaded_at is not None and abs(loaded_at - world.now.timestamp()) < 600
+    assert value("finops_source_incomplete_deliveries", "aws-payer") == 1
+    assert value("finops_source_incomplete_deliveries", "azure-ea") == 0
+    age = value("finops_source_incomplete_oldest_age_seconds", "aws-payer")
+    assert age is not None and 30 * 3600 <= age < 31 * 3600
+    pending = value("finops_source_pending_oldest_age_seconds", "aws-payer")
+    assert pending is not None and 3 * 3600 <= pending < 4 * 3600
+    states = {s: value("finops_source_months", "aws-payer", state=s) for s in SOURCE_STATES}
+    assert states == {"LOADED": 2, "PENDING": 1, "INCOMPLETE": 1, "FAILED": 1, "MISSING": 1}
+    assert value("finops_source_months", "azure-ea", state="MISSING") == 0
+    assert value("finops_source_scan_failing", "oci-tenancy") == 1
+    assert value("finops_source_scan_failing", "aws-payer") == 0
+    assert value("finops_source_last_scan_timestamp_seconds", "azure-ea") is None
