@@ -13,19 +13,23 @@ import { useCaller } from '../../hooks/useCaller';
 import { BatchRunsPage } from '../BatchRunsPage';
 import { CoveragePage } from '../CoveragePage';
 import { RunDetailPage } from '../RunDetailPage';
+import { SourcesPage } from '../SourcesPage';
 
 function Layout() {
   const paths = usePluginPaths();
   const location = useLocation();
   const navigate = useNavigate();
   const { caller } = useCaller();
-  const onCoverage = location.pathname
-    .replace(/\/+$/, '')
-    .endsWith('/coverage');
+  const path = location.pathname.replace(/\/+$/, '');
   const tabs = [
-    { id: 'runs', label: 'Batch Runs' },
-    { id: 'coverage', label: 'Coverage' },
+    { id: 'runs', label: 'Batch Runs', path: paths.runs },
+    { id: 'coverage', label: 'Coverage', path: paths.coverage },
+    { id: 'sources', label: 'Sources', path: paths.sources },
   ];
+  const selected = Math.max(
+    0,
+    tabs.findIndex(tab => tab.id !== 'runs' && path.endsWith(`/${tab.id}`)),
+  );
   return (
     <Page themeId="tool">
       <Header title="Batch Runs" subtitle="FinOps › Admin">
@@ -33,11 +37,9 @@ function Layout() {
         {caller?.role && <HeaderLabel label="Role" value={caller.role} />}
       </Header>
       <HeaderTabs
-        tabs={tabs}
-        selectedIndex={onCoverage ? 1 : 0}
-        onChange={index =>
-          navigate(index === 1 ? paths.coverage() : paths.runs())
-        }
+        tabs={tabs.map(({ id, label }) => ({ id, label }))}
+        selectedIndex={selected}
+        onChange={index => navigate(tabs[index].path())}
       />
       <Content>
         {caller?.devMode && (
@@ -50,13 +52,15 @@ function Layout() {
           <Route path="/" element={<BatchRunsPage />} />
           <Route path="/runs/:runId" element={<RunDetailPage />} />
           <Route path="/coverage" element={<CoveragePage />} />
+          <Route path="/sources" element={<SourcesPage />} />
         </Routes>
       </Content>
     </Page>
   );
 }
 
-/** The plugin's page: Batch Runs (`/`), Run Detail (`/runs/:runId`), Coverage (`/coverage`). */
+/** The plugin's page: Batch Runs (`/`), Run Detail (`/runs/:runId`), Coverage (`/coverage`),
+ * Sources (`/sources`). */
 export function FinopsAdminPage() {
   return (
     <ReactRouterV6PageRouter>
