@@ -34,7 +34,7 @@ from finops_admin_plugin.reprocess.parsing import (
 )
 from finops_admin_plugin.resources import AdminResources
 from finops_admin_plugin.settings import AdminSettings
-from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGER_CRON, TRIGGER_MANUAL
+from finops_pipeline.contract import DOMAINS, JOB_NAME, TRIGGERS
 from finops_pipeline.periods import PeriodError, parse_period
 from finops_pipeline.reprocess.queue import ReprocessQueue
 
@@ -110,7 +110,6 @@ AdminDep = Annotated[Caller, Depends(require_admin)]
 # --- the run list's filters ---------------------------------------------------------------------
 
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-TRIGGERS = (TRIGGER_CRON, TRIGGER_MANUAL)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RUN_ID_SEARCH = re.compile(r"^[0-9A-Fa-f-]{1,36}$")
 
@@ -160,7 +159,7 @@ async def get_run_filters(
     status: Annotated[list[str], Query(description=f"any of {', '.join(RUN_STATUSES)}; repeatable")] = [],  # noqa: B006
     period: Annotated[list[str], Query(description="YYYY-MM; runs processing any of them; repeatable")] = [],  # noqa: B006
     domain: Annotated[list[str], Query(description=f"any of {', '.join(DOMAINS)}; repeatable")] = [],  # noqa: B006
-    trigger: Annotated[str | None, Query(description="CRON or MANUAL")] = None,
+    trigger: Annotated[str | None, Query(description=f"one of {', '.join(TRIGGERS)}")] = None,
     from_: Annotated[
         str | None, Query(alias="from", description="start time at or after: ISO date or datetime (UTC)")
     ] = None,

@@ -42,6 +42,7 @@ __all__ = [
     "MvRefreshResponse",
     "PeriodResponse",
     "PeriodRole",
+    "QualityDelivery",
     "QualityRejected",
     "QualitySample",
     "QualityWarning",
@@ -201,6 +202,15 @@ class QualityWarning(ApiModel):
     count: int
 
 
+class QualityDelivery(ApiModel):
+    """The delivery of one source that a load of one period took."""
+
+    source: str = Field(description="the source's name (FINOPS_SOURCES)")
+    delivery_id: str
+    files: int
+    bytes: int
+
+
 class LoadQuality(ApiModel):
     """What a domain's load of one period saw."""
 
@@ -215,6 +225,11 @@ class LoadQuality(ApiModel):
     unassigned_rows: int | None = None
     gate: QualityGate | None = Field(
         default=None, description="the quality gate that failed the period (its previous rows were kept)"
+    )
+    deliveries: list[QualityDelivery] = Field(
+        default_factory=list,
+        description="one per source whose delivery was loaded; empty for the landing layout "
+        "(FINOPS_LANDING_URI) and for runs of older versions",
     )
 
 

@@ -9,6 +9,7 @@ import {
   RunDetail,
   RunList,
   RunQuery,
+  SourceList,
 } from './types';
 
 /** Log selection of `GET /runs/{runId}/logs`. @public */
@@ -49,6 +50,8 @@ export interface FinopsAdminApi {
   getReprocess(requestId: string): Promise<ReprocessRequest>;
   /** `GET /coverage` */
   getCoverage(options?: { months?: number }): Promise<Coverage>;
+  /** `GET /sources` (`limit`: months per source, newest first) */
+  getSources(options?: { limit?: number }): Promise<SourceList>;
 }
 
 /** @public */

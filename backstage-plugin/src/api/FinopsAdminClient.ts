@@ -11,6 +11,7 @@ import {
   RunDetail,
   RunList,
   RunQuery,
+  SourceList,
 } from './types';
 
 /** The proxy entry (app-config `proxy.endpoints./finops-admin`) in front of the API. */
@@ -139,6 +140,12 @@ export class FinopsAdminClient implements FinopsAdminApi {
     if (options.months !== undefined)
       params.set('months', String(options.months));
     return this.json(`/coverage${suffix(params)}`);
+  }
+
+  async getSources(options: { limit?: number } = {}): Promise<SourceList> {
+    const params = new URLSearchParams();
+    if (options.limit !== undefined) params.set('limit', String(options.limit));
+    return this.json(`/sources${suffix(params)}`);
   }
 
   private async request(path: string, init?: RequestInit): Promise<Response> {

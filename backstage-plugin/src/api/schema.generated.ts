@@ -172,6 +172,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/finops/admin/sources': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The configured sources of cost data and, per month, their deliveries and state */
+    get: operations['sources_finops_admin_sources_get'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/finops/admin/ui-config': {
     parameters: {
       query?: never;
@@ -655,6 +672,11 @@ export interface components {
      */
     LoadQuality: {
       /**
+       * Deliveries
+       * @description one per source whose delivery was loaded; empty for the landing layout (FINOPS_LANDING_URI) and for runs of older versions
+       */
+      deliveries: components['schemas']['QualityDelivery'][];
+      /**
        * Files
        * @default 0
        */
@@ -740,6 +762,23 @@ export interface components {
        * @enum {string}
        */
       role: 'CURRENT' | 'PREVIOUS' | 'OTHER';
+    };
+    /**
+     * QualityDelivery
+     * @description The delivery of one source that a load of one period took.
+     */
+    QualityDelivery: {
+      /** Bytes */
+      bytes: number;
+      /** Deliveryid */
+      deliveryId: string;
+      /** Files */
+      files: number;
+      /**
+       * Source
+       * @description the source's name (FINOPS_SOURCES)
+       */
+      source: string;
     };
     /** QualityRejected */
     QualityRejected: {
@@ -960,7 +999,7 @@ export interface components {
        * Trigger
        * @enum {string}
        */
-      trigger: 'CRON' | 'MANUAL';
+      trigger: 'CRON' | 'DELIVERY' | 'MANUAL';
       /**
        * Version
        * @description finops_pipeline version that ran it
@@ -1054,7 +1093,7 @@ export interface components {
        * Trigger
        * @enum {string}
        */
-      trigger: 'CRON' | 'MANUAL';
+      trigger: 'CRON' | 'DELIVERY' | 'MANUAL';
       /**
        * Version
        * @description finops_pipeline version that ran it
@@ -1094,6 +1133,177 @@ export interface components {
        * @default 0
        */
       rowsRead: number;
+    };
+    /** SourceCollectionResponse */
+    SourceCollectionResponse: {
+      /** Items */
+      items: components['schemas']['SourceResponse'][];
+      /**
+       * Sourcesfile
+       * @description true when FINOPS_SOURCES names a sources file; false: one `landing` source per domain (FINOPS_LANDING_URI)
+       */
+      sourcesFile: boolean;
+    };
+    /**
+     * SourceDelivery
+     * @description A complete delivery: the files a provider wrote for the month, as the last scan saw them.
+     */
+    SourceDelivery: {
+      /** Bytes */
+      bytes: number;
+      /**
+       * Deliveredat
+       * Format: date-time
+       * @description when the provider completed it
+       */
+      deliveredAt: string;
+      /**
+       * Deliveryid
+       * @description manifest ETag, or a digest of the file list with sizes and ETags
+       */
+      deliveryId: string;
+      /** Files */
+      files: number;
+    };
+    /**
+     * SourceFailure
+     * @description The load that failed on the month's latest delivery (state FAILED).
+     */
+    SourceFailure: {
+      /** Deliveryid */
+      deliveryId: string;
+      /**
+       * Failedat
+       * Format: date-time
+       */
+      failedAt: string;
+      /**
+       * Gate
+       * @description the quality gate that failed the load, if any
+       */
+      gate:
+        | (
+            | 'empty'
+            | 'all_rejected'
+            | 'rejected_ratio'
+            | 'shrink'
+            | 'unreadable_file'
+          )
+        | null;
+      /** Message */
+      message: string | null;
+      /** Runid */
+      runId: string;
+    };
+    /**
+     * SourceIncomplete
+     * @description Data of the month without a complete delivery at the last scan.
+     */
+    SourceIncomplete: {
+      /**
+       * Ageseconds
+       * @description seconds between `since` and this answer
+       */
+      ageSeconds: number;
+      /** Files */
+      files: number;
+      /**
+       * Reason
+       * @description why the scan does not count it as complete
+       */
+      reason: string | null;
+      /**
+       * Since
+       * Format: date-time
+       * @description time of its oldest file: how long it has been waiting
+       */
+      since: string;
+    };
+    /**
+     * SourceLoad
+     * @description The delivery the month's rows come from, and the run that loaded it.
+     */
+    SourceLoad: {
+      /** Deliveryid */
+      deliveryId: string;
+      /**
+       * Loadedat
+       * Format: date-time
+       */
+      loadedAt: string;
+      /** Runid */
+      runId: string;
+    };
+    /** SourceMonth */
+    SourceMonth: {
+      /**
+       * Expectedby
+       * @description the deadline of a delivery (expected_day of the next month, 00:00 UTC); null when the source has no expected_day
+       */
+      expectedBy: string | null;
+      /** @description set when state is FAILED */
+      failure: components['schemas']['SourceFailure'] | null;
+      incomplete: components['schemas']['SourceIncomplete'] | null;
+      latest: components['schemas']['SourceDelivery'] | null;
+      loaded: components['schemas']['SourceLoad'] | null;
+      /** Period */
+      period: string;
+      /**
+       * State
+       * @description LOADED: its latest complete delivery is loaded; PENDING: complete, not yet loaded; INCOMPLETE: data without a complete delivery (no manifest, still settling); FAILED: the load of its latest delivery failed (`loaded` is the previous one); MISSING: no delivery after the source's expected day of the next month
+       * @enum {string}
+       */
+      state: 'LOADED' | 'PENDING' | 'INCOMPLETE' | 'FAILED' | 'MISSING';
+    };
+    /** SourceResponse */
+    SourceResponse: {
+      /**
+       * Domain
+       * @enum {string}
+       */
+      domain: 'open' | 'private' | 'public' | 'native';
+      /**
+       * Expectedday
+       * @description a month with no delivery by this day of the next month is MISSING
+       */
+      expectedDay: number | null;
+      /**
+       * Kind
+       * @enum {string}
+       */
+      kind:
+        | 'landing'
+        | 'aws-data-exports'
+        | 'azure-cost-exports'
+        | 'oci-focus-reports'
+        | 'gcp-focus-export';
+      /** @description the delivery sensor's last listing of it; null before the first */
+      lastScan: components['schemas']['SourceScanInfo'] | null;
+      /**
+       * Location
+       * @description the uri with credentials and query string removed; null when the API does not know it (no sources file and FINOPS_LANDING_URI not set in the API's environment)
+       */
+      location: string | null;
+      /**
+       * Months
+       * @description newest first, at most `limit`
+       */
+      months: components['schemas']['SourceMonth'][];
+      /** Name */
+      name: string;
+    };
+    /** SourceScanInfo */
+    SourceScanInfo: {
+      /**
+       * Error
+       * @description why the last listing failed; null when it worked
+       */
+      error: string | null;
+      /**
+       * Scannedat
+       * Format: date-time
+       */
+      scannedAt: string;
     };
   };
   responses: never;
@@ -1459,7 +1669,7 @@ export interface operations {
         period?: string[];
         /** @description any of open, private, public, native; repeatable */
         domain?: string[];
-        /** @description CRON or MANUAL */
+        /** @description one of CRON, DELIVERY, MANUAL */
         trigger?: string | null;
         /** @description start time at or after: ISO date or datetime (UTC) */
         from?: string | null;
@@ -1741,6 +1951,65 @@ export interface operations {
       };
       /** @description No such run or request */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description A database (read model or Dagster storage) does not answer; try again later */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+    };
+  };
+  sources_finops_admin_sources_get: {
+    parameters: {
+      query?: {
+        /** @description months per source, newest first */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Successful Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SourceCollectionResponse'];
+        };
+      };
+      /** @description Bad request: a parameter, the body or a header is not valid (the message names it) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description No valid credentials: send `Authorization: Bearer <Backstage token>` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description The caller's role does not allow this operation */
+      403: {
         headers: {
           [name: string]: unknown;
         };

@@ -5,7 +5,7 @@ import {
   $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, figure, flagged, kv,
   money, panel, selectedDomains, table,
 } from "./dom.js";
-import { anomalyText, firstLine, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { anomalyText, firstLine, formatBytes, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { route } from "./router.js";
 import { domainLabel, may, state } from "./state.js";
@@ -97,10 +97,23 @@ function blockCard(b) {
       may("logs") && b.links ? extLink(b.links.external, "External logs ↗") : null));
 }
 
+/** Each source's delivery a period loaded: name, id (shortened, full in the title), files, size. */
+function deliveriesCell(deliveries) {
+  if (!deliveries.length) return el("td", { text: "—" });
+  return el("td", { class: "deliveries" }, deliveries.map((d) => el("div", { "data-source": d.source },
+    el("strong", { text: d.source }), " ",
+    el("span", { class: "mono", title: d.deliveryId, text: d.deliveryId.length > 12 ? `${d.deliveryId.slice(0, 12)}…` : d.deliveryId }),
+    el("span", { class: "muted small" }, ` ${formatNumber(d.files)} file${d.files === 1 ? "" : "s"}, `,
+      el("span", { title: `${formatNumber(d.bytes)} bytes`, text: formatBytes(d.bytes) })))));
+}
+
 function qualityTable(quality) {
+  // The column only for loads that took deliveries: the landing layout (FINOPS_LANDING_URI) has none.
+  const withDeliveries = quality.some((q) => (q.deliveries || []).length);
+  const headers = ["Period", "FOCUS", "Files", "Rows read", "Rows loaded", "Rejected", "Warnings", "Unassigned cost", "Gate"];
   return el("div", { class: "quality" }, el("h4", { text: "Load quality" }),
-    table(["Period", "FOCUS", "Files", "Rows read", "Rows loaded", "Rejected", "Warnings", "Unassigned cost", "Gate"],
-      quality.map((q) => el("tr", {},
+    table(withDeliveries ? [...headers, "Deliveries"] : headers,
+      quality.map((q) => el("tr", { "data-period": q.period },
         el("td", { text: q.period }),
         el("td", { text: (q.focusVersions || []).join(", ") || "—" }),
         el("td", { text: formatNumber(q.files) }),
@@ -112,7 +125,8 @@ function qualityTable(quality) {
             text: `${s.file}${s.line != null ? `:${s.line}` : ""}${s.column ? ` ${s.column}` : ""}${s.value != null ? ` = ${s.value}` : ""}` })))) : "—"),
         el("td", {}, (q.warnings || []).length ? q.warnings.map((w) => el("div", {}, el("span", { class: "mono", text: w.rule }), `: ${formatNumber(w.count)}`)) : "—"),
         el("td", {}, money(q.unassignedCost), q.unassignedRows ? ` (${formatNumber(q.unassignedRows)} rows)` : null),
-        el("td", {}, q.gate ? el("span", { class: "badge s-FAILED", text: q.gate }) : "—"))), "compact"));
+        el("td", {}, q.gate ? el("span", { class: "badge s-FAILED", text: q.gate }) : "—"),
+        withDeliveries ? deliveriesCell(q.deliveries || []) : null)), "compact"));
 }
 
 function aggregatesSection(agg) {

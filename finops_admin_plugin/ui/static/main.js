@@ -7,17 +7,20 @@ import { renderDetail } from "./detail.js";
 import { bindReprocess } from "./reprocess.js";
 import { navigate, onRoute, render, route } from "./router.js";
 import { bindRuns, renderRuns } from "./runs.js";
+import { renderSources } from "./sources.js";
 import { may, state, stopPolling } from "./state.js";
 
 function renderScreen() {
   stopPolling();
   showError(null);
   const r = route();
-  for (const name of ["runs", "detail", "coverage"]) $(`#screen-${name}`).hidden = r.screen !== name;
-  $("#tab-runs").toggleAttribute("aria-current", r.screen !== "coverage");
+  for (const name of ["runs", "detail", "coverage", "sources"]) $(`#screen-${name}`).hidden = r.screen !== name;
+  $("#tab-runs").toggleAttribute("aria-current", r.screen === "runs" || r.screen === "detail");
   $("#tab-coverage").toggleAttribute("aria-current", r.screen === "coverage");
+  $("#tab-sources").toggleAttribute("aria-current", r.screen === "sources");
   if (r.screen === "runs") { $("#tab-runs").setAttribute("aria-current", "page"); renderRuns(); }
   else if (r.screen === "coverage") { $("#tab-coverage").setAttribute("aria-current", "page"); renderCoverage(); }
+  else if (r.screen === "sources") { $("#tab-sources").setAttribute("aria-current", "page"); renderSources(); }
   else renderDetail(r.runId);
 }
 

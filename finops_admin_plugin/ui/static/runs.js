@@ -106,7 +106,7 @@ function runRow(run) {
     el("td", {}, badge(run.status, errors.message)),
     el("td", { class: "nowrap" }, navLink(runHref(run.runId), shortId(run.runId), { class: "mono run-link", title: run.runId }), " ",
       copyButton(run.runId, "run id")),
-    el("td", {}, el("div", { text: run.trigger }), el("div", { class: "muted small", text: run.launchedBy || "—" })),
+    el("td", {}, el("div", {}, el("span", { class: `trigger t-${run.trigger}`, text: run.trigger })), el("div", { class: "muted small", text: run.launchedBy || "—" })),
     el("td", { class: "nowrap" }, (run.periods || []).map((p) => el("div", { text: p }))),
     el("td", { class: "nowrap small" },
       el("div", { text: formatTime(run.startTime) }), el("div", { text: formatTime(run.endTime) }),

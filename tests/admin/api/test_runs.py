@@ -132,6 +132,7 @@ def test_list_default_order_and_fields(client: TestClient, finops_history: Histo
         ({"period": "P2"}, {"partial"}),
         ({"period": "P1"}, {"cron", "reprocess", "canceled", "running"}),
         ({"trigger": "CRON"}, {"cron"}),
+        ({"trigger": "DELIVERY"}, set()),  # a known trigger that no run of this history has
         (
             {"domain": "open", "period": "P0", "trigger": "manual"},
             {"ok_1", "ok_2", "ok_3", "partial", "outlier"},
@@ -523,6 +524,16 @@ def test_block_quality_per_period_with_samples_for_admins_only(
                     )  # fmt: skip
                     assert got["unassignedRows"] == raw["unassigned_rows"]
                     assert got["gate"] == raw["gate"]
+                    # Each source's delivery, as the load recorded it ([] for the landing layout).
+                    assert got["deliveries"] == [
+                        {
+                            "source": d["source"],
+                            "deliveryId": d["delivery_id"],
+                            "files": d["files"],
+                            "bytes": d["bytes"],
+                        }
+                        for d in raw.get("deliveries", [])
+                    ]
                     assert [(w["rule"], w["count"]) for w in got["warnings"]] == [
                         (w["rule"], w["count"]) for w in raw["warnings"]
                     ]
