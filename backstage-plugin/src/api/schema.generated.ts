@@ -1188,6 +1188,7 @@ export interface components {
             | 'rejected_ratio'
             | 'shrink'
             | 'unreadable_file'
+            | 'incomplete_delivery'
           )
         | null;
       /** Message */
