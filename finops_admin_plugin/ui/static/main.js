@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { $, el, showError } from "./dom.js";
 import { renderCoverage } from "./coverage.js";
 import { renderDetail } from "./detail.js";
+import { bindFailures, renderFailures } from "./failures.js";
 import { bindReprocess } from "./reprocess.js";
 import { navigate, onRoute, render, route } from "./router.js";
 import { bindRuns, renderRuns } from "./runs.js";
@@ -13,11 +14,13 @@ function renderScreen() {
   stopPolling();
   showError(null);
   const r = route();
-  for (const name of ["runs", "detail", "coverage"]) $(`#screen-${name}`).hidden = r.screen !== name;
-  $("#tab-runs").toggleAttribute("aria-current", r.screen !== "coverage");
+  for (const name of ["runs", "detail", "coverage", "failures"]) $(`#screen-${name}`).hidden = r.screen !== name;
+  $("#tab-runs").toggleAttribute("aria-current", r.screen !== "coverage" && r.screen !== "failures");
   $("#tab-coverage").toggleAttribute("aria-current", r.screen === "coverage");
+  $("#tab-failures").toggleAttribute("aria-current", r.screen === "failures");
   if (r.screen === "runs") { $("#tab-runs").setAttribute("aria-current", "page"); renderRuns(); }
   else if (r.screen === "coverage") { $("#tab-coverage").setAttribute("aria-current", "page"); renderCoverage(); }
+  else if (r.screen === "failures") { $("#tab-failures").setAttribute("aria-current", "page"); renderFailures(); }
   else renderDetail(r.runId);
 }
 
@@ -55,6 +58,7 @@ async function init() {
   });
   window.addEventListener("popstate", render);
   bindRuns();
+  bindFailures();
   bindReprocess();
   $("#auth-form").addEventListener("submit", async (e) => {
     e.preventDefault(); state.token = $("#auth-token").value.trim();

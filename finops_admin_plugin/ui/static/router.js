@@ -1,4 +1,4 @@
-// The screen is read from the address (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`); moving
+// The screen is read from the address (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`, `/ui/failures`); moving
 // between screens changes the address without reloading the page.
 
 let renderer = () => {};
@@ -11,6 +11,7 @@ export function route() {
   const detail = path.match(/\/ui\/runs\/([^/]+)$/);
   if (detail) return { screen: "detail", runId: decodeURIComponent(detail[1]) };
   if (path.endsWith("/ui/coverage")) return { screen: "coverage" };
+  if (path.endsWith("/ui/failures")) return { screen: "failures" };
   return { screen: "runs" };
 }
 
