@@ -112,6 +112,7 @@ AdminDep = Annotated[Caller, Depends(require_admin)]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RUN_ID_SEARCH = re.compile(r"^[0-9A-Fa-f-]{1,36}$")
+_SIGNATURE = re.compile(r"^[0-9a-f]{12}$")
 
 
 def _values(param: str, raw: list[str]) -> list[str]:
@@ -171,6 +172,9 @@ async def get_run_filters(
         bool | None, Query(description="only runs with (true) or without (false) anomalies")
     ] = None,
     sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "-startTime",
+    signature: Annotated[
+        str | None, Query(description="runs that failed with this cause (`signature` of `GET /failures`)")
+    ] = None,
 ) -> RunFilters:
     # `async` though it awaits nothing: pure parsing, so it runs on the event loop instead of
     # costing a worker-thread round trip (a sync dependency is run in FastAPI's thread pool).
@@ -190,6 +194,11 @@ async def get_run_filters(
         raise InputError(f"from ({shown(from_ or '')}) is after to ({shown(to or '')})")
     if q is not None and not _RUN_ID_SEARCH.match(q.strip()):
         raise InputError(f"q searches run ids (hex digits and dashes, at most 36); got {shown(q)}")
+    if signature is not None and not _SIGNATURE.match(signature.strip().lower()):
+        raise InputError(
+            "signature must be a failure signature (12 hex digits, from GET /failures); "
+            f"got {shown(signature)}"
+        )
     return RunFilters(
         statuses=_enum("status", status, RUN_STATUSES, upper=True),
         periods=tuple(dict.fromkeys(periods)),
@@ -199,6 +208,7 @@ async def get_run_filters(
         start_before=start_before,
         q=q.strip().lower() if q else None,
         anomalous=anomalous,
+        signature=signature.strip().lower() if signature else None,
         sort=sort,  # type: ignore[arg-type]
     )
 

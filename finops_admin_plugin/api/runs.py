@@ -159,6 +159,7 @@ def list_runs(
     )
     # The stored list items are served as they are (validating 50 documents per page would cost more
     # than the query); tests validate every stored item against RunResponse.
+    _with_seen_in_runs(resources, page.items)
     for item in page.items:
         _older_cost(item)
         item["links"] = run_link_values(
@@ -177,10 +178,43 @@ def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) -> Res
     run = found.detail
     if not can_administer(caller):
         run = _without_samples(run)
+    run = _detail_seen_in_runs(resources, run)
     detail = with_links(run, resources.links, _log_excerpt(resources, caller, found))
     # Built and checked as a RunDetailResponse already: serialized once here, instead of FastAPI
     # validating it again against `response_model` (about 0.5 ms a detail).
     return Response(detail.model_dump_json(by_alias=True), media_type="application/json")
+
+
+def _with_seen_in_runs(resources: AdminResources, items: list[dict[str, Any]]) -> None:
+    """How many runs failed with each item's signature, and since when: counted when asked, since
+    every new failure changes them."""
+    for item in items:
+        errors = item["errors"]
+        errors.setdefault("signature", None)
+        errors["seenInRuns"] = errors["firstSeen"] = None
+    signatures = [item["errors"]["signature"] for item in items if item["errors"]["signature"]]
+    if not signatures:
+        return
+    stats = resources.store.signature_stats(signatures)
+    for item in items:
+        found = stats.get(item["errors"]["signature"] or "")
+        if found is not None:
+            item["errors"]["seenInRuns"] = found.runs
+            item["errors"]["firstSeen"] = found.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _detail_seen_in_runs(resources: AdminResources, run: RunDetailResponse) -> RunDetailResponse:
+    signature = run.errors.signature
+    if signature is None:
+        return run
+    try:
+        found = resources.store.signature_stats([signature]).get(signature)
+    except ReadModelUnavailable:
+        return run  # the detail still answers; the count is left out
+    if found is None:
+        return run
+    errors = run.errors.model_copy(update={"seen_in_runs": found.runs, "first_seen": found.first_seen})
+    return run.model_copy(update={"errors": errors})
 
 
 def _without_samples(run: RunDetailResponse) -> RunDetailResponse:

@@ -18,6 +18,7 @@ from finops_admin_plugin.models.common import (
     Trigger,
 )
 from finops_admin_plugin.models.coverage import CoverageCell, CoverageLoad, CoverageResponse
+from finops_admin_plugin.models.failures import FailureCollectionResponse, FailureSignatureResponse
 from finops_admin_plugin.models.me import AccessResponse, CallerResponse
 from finops_admin_plugin.models.reprocess import (
     DryRunDelivery,
@@ -89,6 +90,8 @@ __all__ = [
     "DryRunResponse",
     "DryRunTotals",
     "ErrorSummary",
+    "FailureCollectionResponse",
+    "FailureSignatureResponse",
     "GateName",
     "LoadQuality",
     "LogExcerpt",

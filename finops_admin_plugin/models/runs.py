@@ -80,6 +80,17 @@ class ErrorSummary(ApiModel):
     message: str | None = Field(
         default=None, description="the first failure's cause, on one line (no stack trace)"
     )
+    signature: str | None = Field(
+        default=None,
+        description="a FAILED run's cause as `GET /failures` groups it (the first failure's signature); "
+        "null for other runs, and for a FAILED run until the read model has stored it",
+    )
+    seen_in_runs: int | None = Field(
+        default=None, description="how many stored runs failed with this signature (this one included)"
+    )
+    first_seen: datetime | None = Field(
+        default=None, description="when a run first failed with this signature"
+    )
 
 
 class Anomaly(ApiModel):

@@ -13,6 +13,9 @@ What each metric comes from:
   load left in `finops.releves` (a load replaces its month);
 - `finops_load_rows_{read,loaded}_total{domain}`, `finops_load_rows_rejected_total{domain,reason}`,
   `finops_quality_gate_failures_total{domain,gate}`: every projected load;
+- `finops_failure_signature_runs{signature,kind}`: runs that failed with each failure signature
+  over the last `FAILURE_DAYS` days, the `FAILURE_SIGNATURES` most frequent only (the text of
+  a signature is in `GET /failures`; its id keeps the label short and the series few);
 - `finops_runs_total{status,trigger}`, `finops_runs_in_progress`,
   `finops_run_oldest_in_progress_start_timestamp_seconds`, `finops_run_duration_seconds`
   (histogram of finished runs): the read model's runs;
@@ -64,6 +67,8 @@ PERIODS: Final = 13  # the current month and the 12 before it
 DURATION_BUCKETS: Final = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
 GATES: Final[tuple[str, ...]] = get_args(QualityGate)
 RUN_STATUSES: Final[tuple[str, ...]] = get_args(RunStatus)
+FAILURE_DAYS: Final = 7
+FAILURE_SIGNATURES: Final = 10  # series per scrape at most: a label per cause would grow without bound
 
 
 def _first_period(now: datetime) -> str:
@@ -93,6 +98,7 @@ class FinopsCollector(Collector):
             yield from self._loads(conn, now)
             yield from self._runs(conn)
             yield from self._sources(conn, now)
+            yield from self._failures(conn, now)
             watermark = self.store.watermark(conn)
         if self.source is not None:
             yield from self._dagster(watermark)
@@ -243,6 +249,22 @@ class FinopsCollector(Collector):
         for (domain, gate), count in failures.items():
             gates.add_metric([domain, gate], count)
         yield gates
+
+    def _failures(self, conn: psycopg.Connection, now: datetime) -> Iterator[Metric]:
+        runs = GaugeMetricFamily(
+            "finops_failure_signature_runs",
+            f"Runs that failed with each cause (failure signature, GET /failures) over the last "
+            f"{FAILURE_DAYS} days; the {FAILURE_SIGNATURES} most frequent.",
+            labels=["signature", "kind"],
+        )
+        for signature, kind, count in conn.execute(
+            f"SELECT signature, min(kind), count(*) FROM {SCHEMA}.failures "
+            "WHERE failed_at >= %s - make_interval(days => %s) "
+            "GROUP BY signature ORDER BY count(*) DESC, max(failed_at) DESC, signature LIMIT %s",
+            (now, FAILURE_DAYS, FAILURE_SIGNATURES),
+        ):
+            runs.add_metric([signature, kind], int(count))
+        yield runs
 
     def _runs(self, conn: psycopg.Connection) -> Iterator[Metric]:
         runs = CounterMetricFamily(

@@ -75,6 +75,7 @@ class RunFilters:
     start_before: datetime | None = None  # exclusive
     q: str | None = None
     anomalous: bool | None = None
+    signature: str | None = None  # runs that failed with this failure signature
     sort: Sort = "-startTime"
 
     def fingerprint(self) -> str:
@@ -86,7 +87,7 @@ class RunFilters:
     @property
     def counted(self) -> bool:
         """True when `run_counts` answers the total: only its columns are filtered on."""
-        return self.start_from is None and self.start_before is None and not self.q
+        return self.start_from is None and self.start_before is None and not self.q and not self.signature
 
     def where(self) -> tuple[sql.Composable, list[Any]]:
         """The WHERE clause on `runs`; with `counted`, it reads only columns `run_counts` has too."""
@@ -115,6 +116,13 @@ class RunFilters:
             params.append(self.q.replace("\\", "").replace("%", "").replace("_", "") + "%")
         if self.anomalous is not None:
             clauses.append(sql.SQL("anomalous") if self.anomalous else sql.SQL("NOT anomalous"))
+        if self.signature:
+            clauses.append(
+                sql.SQL("run_id IN (SELECT run_id FROM {}.failures WHERE signature = %s)").format(
+                    sql.Identifier(SCHEMA)
+                )
+            )
+            params.append(self.signature)
         if not clauses:
             return sql.SQL("TRUE"), params
         return sql.SQL(" AND ").join(clauses), params
@@ -177,7 +185,7 @@ def count_and_page_sql(
     Two shapes of page, because of how runs are spread in time:
     - most filters match a good share of all runs, spread over time: walking the
       sort index and skipping non-matching runs finds a page quickly;
-    - a period or run-id filter matches few runs, and a period's runs all started
+    - a period, run-id or signature filter matches few runs, and a period's runs all started
       around that month: walking the sort index from the newest run would skip
       every run since (33 ms for a period 20 months back, at 100k runs). Its
       matches are collected first through the GIN/prefix index (MATERIALIZED:
@@ -208,7 +216,7 @@ def count_and_page_sql(
         "key_order": _order_by(sql.SQL("sort_value"), descending),
         "page_order": _order_by(sql.SQL("p.sort_value"), descending, run_id=sql.SQL("p.run_id")),
     }
-    if filters.periods or filters.q:
+    if filters.periods or filters.q or filters.signature:
         query = sql.SQL(
             "WITH matching AS MATERIALIZED ("
             "  SELECT {col} AS sort_value, run_id FROM {schema}.runs WHERE {page_where}) "

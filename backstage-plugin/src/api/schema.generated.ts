@@ -19,6 +19,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/finops/admin/failures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Failures grouped by cause: runs per signature, first and last seen, domains, sources */
+    get: operations['list_failures_finops_admin_failures_get'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/finops/admin/healthz': {
     parameters: {
       query?: never;
@@ -661,10 +678,86 @@ export interface components {
        */
       count: number;
       /**
+       * Firstseen
+       * @description when a run first failed with this signature
+       */
+      firstSeen: string | null;
+      /**
        * Message
        * @description the first failure's cause, on one line (no stack trace)
        */
       message: string | null;
+      /**
+       * Seeninruns
+       * @description how many stored runs failed with this signature (this one included)
+       */
+      seenInRuns: number | null;
+      /**
+       * Signature
+       * @description a FAILED run's cause as `GET /failures` groups it (the first failure's signature); null for other runs, and for a FAILED run until the read model has stored it
+       */
+      signature: string | null;
+    };
+    /** FailureCollectionResponse */
+    FailureCollectionResponse: {
+      /** Items */
+      items: components['schemas']['FailureSignatureResponse'][];
+      pageInfo: components['schemas']['PageInfo'];
+      /** Totalitems */
+      totalItems: number;
+    };
+    /**
+     * FailureSignatureResponse
+     * @description One cause of failure and the runs it failed.
+     */
+    FailureSignatureResponse: {
+      /**
+       * Count
+       * @description runs that failed with it (in the `from`/`to` window)
+       */
+      count: number;
+      /**
+       * Domains
+       * @description the domains whose block failed with it, canonical order
+       */
+      domains: ('open' | 'private' | 'public' | 'native')[];
+      /**
+       * Firstseen
+       * Format: date-time
+       * @description when the first of those runs failed
+       */
+      firstSeen: string;
+      /**
+       * Kind
+       * @description the quality gate (`empty`, `rejected_ratio`...), else the exception type (`OperationalError`...), else Dagster's kind of failure (`FAILURE`, `EXCEPTION`, `FRAMEWORK`, `INTERRUPTED`; `RUN` when no domain's block failed)
+       */
+      kind: string;
+      /**
+       * Lastseen
+       * Format: date-time
+       * @description when the latest of those runs failed
+       */
+      lastSeen: string;
+      /**
+       * Runs
+       * @description the latest of those runs, newest first (at most 5)
+       */
+      runs: string[];
+      /**
+       * Signature
+       * @description stable id of the cause (hash of `kind` and `text`); `GET /runs?signature=` lists its runs
+       */
+      signature: string;
+      /**
+       * Sources
+       * @description the sources whose delivery launched those runs (`finops/requested_by` `source:<name>`)
+       */
+      sources: string[];
+      /**
+       * Text
+       * @description the cause with what varies between its occurrences masked: `<id>`, `<hex>`, `<time>`, `<date>`, `<period>`, `<n>`, `<ip>`, `<path>` (a path keeps the shape of its last segment)
+       */
+      text: string;
     };
     /**
      * LoadQuality
@@ -1374,6 +1467,71 @@ export interface operations {
       };
     };
   };
+  list_failures_finops_admin_failures_get: {
+    parameters: {
+      query?: {
+        /** @description page size, 1-200 */
+        limit?: number;
+        /** @description `pageInfo.nextCursor` of the previous page */
+        cursor?: string | null;
+        /** @description failed at or after: ISO date or datetime (UTC) */
+        from?: string | null;
+        /** @description failed at or before: ISO datetime, or a date (the whole day) */
+        to?: string | null;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Successful Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FailureCollectionResponse'];
+        };
+      };
+      /** @description Bad request: a parameter, the body or a header is not valid (the message names it) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description No valid credentials: send `Authorization: Bearer <Backstage token>` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description The caller's role does not allow this operation */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description A database (read model or Dagster storage) does not answer; try again later */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+    };
+  };
   healthz_finops_admin_healthz_get: {
     parameters: {
       query?: never;
@@ -1682,6 +1840,8 @@ export interface operations {
         anomalous?: boolean | null;
         /** @description one of -startTime, startTime, -durationSeconds, durationSeconds */
         sort?: string;
+        /** @description runs that failed with this cause (`signature` of `GET /failures`) */
+        signature?: string | null;
       };
       header?: never;
       path?: never;

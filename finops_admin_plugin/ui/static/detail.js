@@ -6,6 +6,7 @@ import {
   money, panel, selectedDomains, table,
 } from "./dom.js";
 import { anomalyText, firstLine, formatBytes, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { seenInRuns } from "./failures.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { route } from "./router.js";
 import { domainLabel, may, state } from "./state.js";
@@ -54,7 +55,8 @@ function summarySection(run, failedDomains) {
       ["Duration", flagged(formatDuration(run.durationSeconds), anomaliesOf(run, "durationSeconds"))],
       ["Domains", el("span", { class: "chips" }, selectedDomains(run.domainStatuses).map(([d, s]) => chip(d, s)))],
       ["Version", el("span", { class: "mono", text: run.version || "—" })],
-      ["Errors", errors.count ? el("span", { class: "error-text", text: `${errors.count}: ${firstLine(errors.message, 300)}` }) : "none"],
+      ["Errors", errors.count ? el("span", {}, el("span", { class: "error-text", text: `${errors.count}: ${firstLine(errors.message, 300)}` }),
+        seenInRuns(errors) ? [" — ", seenInRuns(errors)] : null) : "none"],
       (run.anomalies || []).length ? ["Anomalies", el("ul", { class: "plain" }, run.anomalies.map((a) => el("li", { class: "abnormal-value", text: anomalyText(a) })))] : null,
     ]), actions);
 }

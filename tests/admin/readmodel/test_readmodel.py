@@ -14,6 +14,7 @@ from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, ma
 from finops_admin_plugin.models import CurrencyAmount
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
 from finops_admin_plugin.readmodel.anomalies import MIN_DURATION_DELTA, score_cost, score_metric
+from finops_admin_plugin.readmodel.failures import signed
 from finops_admin_plugin.readmodel.metrics import render
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
@@ -32,7 +33,8 @@ def _without_anomalies(payload: dict[str, Any]) -> dict[str, Any]:
 def _direct(history: History, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     record = history.instance.get_run_record_by_id(run_id)
     assert record is not None
-    detail = map_run_detail(record, history.instance.all_logs(run_id))
+    # As the read model stores it: a FAILED run's errors carry its failure signature.
+    detail, _ = signed(map_run_detail(record, history.instance.all_logs(run_id)))
     return summary_payload(detail), detail_payload(detail)
 
 
