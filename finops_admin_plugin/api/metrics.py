@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from finops_admin_plugin.api.deps import AdminDep, ResourcesDep
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.http.errors import ServiceUnavailableError
+from finops_admin_plugin.logs.followers import followers_exposition
 from finops_admin_plugin.readmodel import ReadModelUnavailable
 from finops_admin_plugin.readmodel.metrics import render
 
@@ -41,4 +42,5 @@ async def metrics(_caller: AdminDep, resources: ResourcesDep) -> Response:
         raise ServiceUnavailableError(
             f"metrics need the read model and Dagster's storage, which do not answer ({type(exc).__name__})"
         ) from None
+    body += followers_exposition(resources.log_followers)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
