@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { $, el, showError } from "./dom.js";
 import { renderCoverage } from "./coverage.js";
 import { renderDetail } from "./detail.js";
+import { stopTail } from "./logtail.js";
 import { bindReprocess } from "./reprocess.js";
 import { navigate, onRoute, render, route } from "./router.js";
 import { bindRuns, renderRuns } from "./runs.js";
@@ -13,6 +14,7 @@ function renderScreen() {
   stopPolling();
   showError(null);
   const r = route();
+  stopTail(r.screen === "detail" ? r.runId : null);
   for (const name of ["runs", "detail", "coverage"]) $(`#screen-${name}`).hidden = r.screen !== name;
   $("#tab-runs").toggleAttribute("aria-current", r.screen !== "coverage");
   $("#tab-coverage").toggleAttribute("aria-current", r.screen === "coverage");
