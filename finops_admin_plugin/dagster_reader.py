@@ -355,3 +355,36 @@ class DagsterReader:
 
     def failures(self, run_id: str) -> Sequence[EventLogEntry]:
         return list(self.iter_events(run_id, of_type={DagsterEventType.STEP_FAILURE}))
+
+    # --- following a run while it runs (`?follow=true`) --------------------------------------------
+
+    def event_records_after(
+        self, run_id: str, cursor: str | None, limit: int = EVENT_PAGE
+    ) -> tuple[list[EventLogRecord], str | None, bool]:
+        """The run's event records after `cursor` (None: from its first), at most `limit`; the
+        cursor past them (the same one when none is new) and whether more are already stored."""
+        try:
+            page = self.instance.get_records_for_run(run_id, cursor=cursor, limit=limit)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise DagsterUnavailable(f"Dagster's event storage does not answer ({_describe(exc)})") from exc
+        if not page.records:
+            return [], cursor, False
+        return list(page.records), page.cursor, page.has_more
+
+    def read(
+        self, run_id: str, capture: Capture, stream: Literal["stdout", "stderr"], offset: int, size: int
+    ) -> bytes | None:
+        """`size` bytes of a stream at `offset` (fewer at its current end); None when the storage
+        holds none of it yet, or no longer."""
+        return self._read(run_id, capture, stream, offset, size)
+
+    def capture_complete(self, run_id: str, capture: Capture) -> bool:
+        """Whether the process has stopped writing this capture (its stdout and stderr are final)."""
+        manager: Any = self.instance.compute_log_manager
+        try:
+            return bool(manager.is_capture_complete(self.log_key(run_id, capture)))
+        except Exception as exc:
+            raise DagsterUnavailable(
+                f"the compute log storage failed saying whether {capture.title} (file key "
+                f"{capture.file_key}) is complete: {_describe(exc)}"
+            ) from exc

@@ -18,6 +18,7 @@ from finops_admin_plugin.api.deps import AdminDep, ResourcesDep
 from finops_admin_plugin.api.sources import configured_sources_of
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.http.errors import ServiceUnavailableError
+from finops_admin_plugin.logs.followers import followers_exposition
 from finops_admin_plugin.readmodel import ReadModelUnavailable
 from finops_admin_plugin.readmodel.metrics import render
 
@@ -46,4 +47,5 @@ async def metrics(_caller: AdminDep, resources: ResourcesDep) -> Response:
         raise ServiceUnavailableError(
             f"metrics need the read model and Dagster's storage, which do not answer ({type(exc).__name__})"
         ) from None
+    body += followers_exposition(resources.log_followers)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

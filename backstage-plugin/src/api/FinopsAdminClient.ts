@@ -107,6 +107,23 @@ export class FinopsAdminClient implements FinopsAdminApi {
     );
   }
 
+  async followLogs(
+    runId: string,
+    options: LogsOptions & { signal?: AbortSignal } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const params = new URLSearchParams({ follow: 'true' });
+    if (options.step) params.set('step', options.step);
+    if (options.stream) params.set('stream', options.stream);
+    const response = await this.request(
+      `/runs/${encodeURIComponent(runId)}/logs${suffix(params)}`,
+      { signal: options.signal, headers: { Accept: 'text/plain' } },
+    );
+    if (!response.body) {
+      throw new Error('the log stream cannot be read in this browser');
+    }
+    return response.body;
+  }
+
   async previewReprocess(input: ReprocessInput): Promise<DryRunResult> {
     return this.json('/runs/reprocess', {
       method: 'POST',

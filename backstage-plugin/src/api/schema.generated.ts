@@ -179,7 +179,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Download a run's logs: event log and step stdout/stderr, as one text attachment */
+    /** Download a run's logs: event log and step stdout/stderr, as one text attachment; or follow them as they are written (follow=true) */
     get: operations['download_logs_finops_admin_runs__runId__logs_get'];
     put?: never;
     post?: never;
@@ -2064,6 +2064,8 @@ export interface operations {
         step?: string | null;
         /** @description all (default), events, stdout or stderr */
         stream?: 'all' | 'events' | 'stdout' | 'stderr';
+        /** @description true: stream the logs as they are written, like `kubectl logs -f`, until the run (or step) ends; at most FINOPS_LOG_FOLLOWERS_PER_CALLER at once per caller (429 beyond) */
+        follow?: boolean;
       };
       header?: never;
       path: {
@@ -2074,7 +2076,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description the event log, then each step process's stdout and stderr, under section headers */
+      /** @description the event log, then each step process's stdout and stderr, under section headers; with follow=true, not an attachment: what is stored, then what the run writes next (sections interleaved in the order written), ending by itself within seconds of the run or step */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2113,6 +2115,16 @@ export interface operations {
       /** @description No such run or request */
       404: {
         headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description Too many requests; `Retry-After` says when to try again */
+      429: {
+        headers: {
+          'Retry-After'?: string;
           [name: string]: unknown;
         };
         content: {

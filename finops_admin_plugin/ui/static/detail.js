@@ -1,5 +1,5 @@
 // Run Detail (`/ui/runs/{runId}`): summary, periods, one card per domain block, aggregates and
-// logs; refreshed while the run is active.
+// logs (with a live tail while the run is active, logtail.js); refreshed while the run is active.
 import { api } from "./api.js";
 import {
   $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, figure, flagged, kv,
@@ -7,6 +7,7 @@ import {
 } from "./dom.js";
 import { anomalyText, firstLine, formatBytes, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
 import { seenInRuns } from "./failures.js";
+import { hasTail, liveTail } from "./logtail.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { route } from "./router.js";
 import { domainLabel, may, state } from "./state.js";
@@ -16,11 +17,13 @@ const ROLE_LABELS = { CURRENT: "CURRENT", PREVIOUS: "N-1", OTHER: "OTHER" };
 
 export async function renderDetail(runId) {
   const body = $("#detail-body");
-  body.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+  // A refresh of the run shown keeps it on screen until the new detail replaces it (and with it
+  // the live tail, whose scroll position a blank page would lose).
+  if (body.dataset.runId !== runId) body.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
   document.title = `Run ${shortId(runId)} — FinOps Batch Admin`;
   let run;
   try { run = await api(`/runs/${encodeURIComponent(runId)}`); }
-  catch (error) { body.replaceChildren(el("h1", { text: `Run ${runId}` }), el("p", { class: "error", role: "alert", text: String(error.message) })); return; }
+  catch (error) { body.dataset.runId = ""; body.replaceChildren(el("h1", { text: `Run ${runId}` }), el("p", { class: "error", role: "alert", text: String(error.message) })); return; }
   if (route().runId !== runId) return;
   const logs = run.logs || {}, links = run.links || {};
   const failedDomains = (run.blocks || []).filter((b) => b.status === "FAILED").map((b) => b.domain);
@@ -32,7 +35,8 @@ export async function renderDetail(runId) {
     panel("blocks", "C · Domains", el("div", { class: "blocks" }, (run.blocks || []).filter((b) => b.status !== "NOT_SELECTED").map(blockCard)),
       notSelected(run.blocks || [])),
     aggregatesSection(run.aggregates || {}),
-    logsSection(logs, links));
+    logsSection(run, logs, links));
+  body.dataset.runId = runId;
   if (ACTIVE.has(run.status)) {
     state.pollTimer = setTimeout(() => { if (route().runId === runId) renderDetail(runId); }, POLL_MS);
   }
@@ -146,7 +150,7 @@ function aggregatesSection(agg) {
       : el("p", { class: "muted", text: "No materialized view in this run." }));
 }
 
-function logsSection(logs, links) {
+function logsSection(run, logs, links) {
   const excerpt = logs.excerpt;
   if (!may("logs")) {
     // No Dagster link either: Dagster's UI shows the same logs.
@@ -158,6 +162,8 @@ function logsSection(logs, links) {
       logs.downloadUrl ? downloadLink(`${logs.downloadUrl}?stream=stderr`, "stderr only", { class: "button" }) : null,
       extLink(logs.dagsterUrl || links.dagster, "Open in Dagster ↗", { class: "button" }),
       extLink(logs.externalUrl || links.external, "Open external logs ↗", { class: "button" })),
+    // Followed while the run is active; once it ends the tail stays, with its last lines.
+    logs.downloadUrl && (ACTIVE.has(run.status) || hasTail(run.runId)) ? liveTail(run.runId, logs.downloadUrl) : null,
     excerpt ? [el("p", {}, "Failing step: ", el("span", { class: "mono", text: excerpt.stepKey })),
       el("pre", { class: "excerpt", tabindex: "0", "aria-label": "Failure excerpt", text: (excerpt.lines || []).join("\n") })]
       : el("p", { class: "muted", text: "No failure excerpt: no step failed." }));

@@ -5,6 +5,7 @@ import { $, el, showError } from "./dom.js";
 import { renderCoverage } from "./coverage.js";
 import { renderDetail } from "./detail.js";
 import { bindFailures, renderFailures } from "./failures.js";
+import { stopTail } from "./logtail.js";
 import { bindReprocess } from "./reprocess.js";
 import { navigate, onRoute, render, route } from "./router.js";
 import { bindRuns, renderRuns } from "./runs.js";
@@ -15,6 +16,7 @@ function renderScreen() {
   stopPolling();
   showError(null);
   const r = route();
+  stopTail(r.screen === "detail" ? r.runId : null);
   const screens = ["runs", "detail", "coverage", "sources", "failures"];
   for (const name of screens) $(`#screen-${name}`).hidden = r.screen !== name;
   $("#tab-runs").toggleAttribute("aria-current", r.screen === "runs" || r.screen === "detail");
