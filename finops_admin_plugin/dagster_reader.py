@@ -25,7 +25,6 @@ Facts about the Dagster 1.13 API that shape these queries:
 
 from __future__ import annotations
 
-import functools
 import logging
 import typing
 from collections import deque
@@ -115,11 +114,9 @@ def _plan_order(steps: Sequence[Any]) -> list[str]:
     return sorted(upstream, key=lambda key: (depth_of(key), key))
 
 
-@functools.cache
-def _io_type_enum(manager_type: type) -> Any:
-    # Resolving the hints evaluates the module's annotations: about 0.5 ms, once per manager class
-    # rather than once per read (a tail reads a log about twenty times).
-    return typing.get_type_hints(manager_type.get_log_data_for_type)["io_type"]
+# Resolving the hints evaluates the module's annotations: about 0.5 ms, so once per manager class
+# rather than once per read (a tail reads a log about twenty times).
+_IO_TYPE_ENUMS: dict[Any, Any] = {}
 
 
 def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
@@ -129,7 +126,10 @@ def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
     signature rather than imported from a private module.
     """
     try:
-        enum = _io_type_enum(type(manager))
+        kind = type(manager)
+        enum = _IO_TYPE_ENUMS.get(kind)
+        if enum is None:
+            enum = _IO_TYPE_ENUMS[kind] = typing.get_type_hints(kind.get_log_data_for_type)["io_type"]
         return enum.STDOUT if stream == "stdout" else enum.STDERR
     except Exception as exc:
         raise DagsterUnavailable(
