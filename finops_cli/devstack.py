@@ -114,8 +114,8 @@ def seed_demo_sources(
     header = (
         "# The demo's sources (FINOPS_SOURCES), written by `finops dev`: the public domain from\n"
         "# an AWS Data Exports export and an Azure Cost Management export (local copies of what\n"
-        "# the providers write), the other domains from their landing folders. Format: DESIGN.md\n"
-        '# "Sources" and README "Sources".\n'
+        "# the providers write), the other domains from their landing folders (landing/public is\n"
+        "# read only without this file). Format: README, section Sources.\n"
     )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(header + yaml.safe_dump({"sources": entries}, sort_keys=False))
