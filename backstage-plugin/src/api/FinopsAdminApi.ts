@@ -4,6 +4,8 @@ import {
   Coverage,
   DownloadedFile,
   DryRunResult,
+  FailureList,
+  FailureQuery,
   ReprocessInput,
   ReprocessRequest,
   RunDetail,
@@ -61,6 +63,8 @@ export interface FinopsAdminApi {
   getCoverage(options?: { months?: number }): Promise<Coverage>;
   /** `GET /sources` (`limit`: months per source, newest first) */
   getSources(options?: { limit?: number }): Promise<SourceList>;
+  /** `GET /failures` (one page, the most recently seen cause first) */
+  listFailures(query?: FailureQuery): Promise<FailureList>;
 }
 
 /** @public */

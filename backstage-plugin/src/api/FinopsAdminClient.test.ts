@@ -10,6 +10,7 @@ import {
   testClient,
   TOKEN,
 } from '../__testUtils__/server';
+import failuresFixture from '../__fixtures__/failures.json';
 import {
   attachmentName,
   errorMessage,
@@ -173,6 +174,31 @@ describe('FinopsAdminClient', () => {
       '/api/proxy/finops-admin/sources',
       '/api/proxy/finops-admin/sources?limit=6',
     ]);
+  });
+
+  it('lists failures by cause with their window and page, and the runs of one cause', async () => {
+    server.use(
+      http.get(`${API}/failures`, () => HttpResponse.json(failuresFixture)),
+      http.get(`${API}/runs`, () => HttpResponse.json(fixtures.runs)),
+    );
+    const client = testClient();
+    const page = await client.listFailures();
+    expect(page.items[0].count).toBe(3);
+    await client.listFailures({
+      from: '2026-09-01',
+      to: '2026-11-30',
+      limit: 10,
+      cursor: 'c1',
+    });
+    await client.listRuns({ signature: page.items[0].signature });
+    expect(
+      requests.map(r => new URL(r.url).pathname + new URL(r.url).search),
+    ).toEqual([
+      '/api/proxy/finops-admin/failures',
+      '/api/proxy/finops-admin/failures?from=2026-09-01&to=2026-11-30&limit=10&cursor=c1',
+      `/api/proxy/finops-admin/runs?signature=${page.items[0].signature}`,
+    ]);
+    expect(requests[0].headers.get('Authorization')).toBe(`Bearer ${TOKEN}`);
   });
 
   it('downloads logs as a blob named by the server, with the token (a plain link would carry none)', async () => {

@@ -6,6 +6,8 @@ import {
   Coverage,
   DownloadedFile,
   DryRunResult,
+  FailureList,
+  FailureQuery,
   ReprocessInput,
   ReprocessRequest,
   RunDetail,
@@ -30,6 +32,7 @@ export function runQueryParams(query: RunQuery): URLSearchParams {
   if (query.anomalous !== undefined)
     params.set('anomalous', String(query.anomalous));
   if (query.sort) params.set('sort', query.sort);
+  if (query.signature) params.set('signature', query.signature);
   return params;
 }
 
@@ -163,6 +166,15 @@ export class FinopsAdminClient implements FinopsAdminApi {
     const params = new URLSearchParams();
     if (options.limit !== undefined) params.set('limit', String(options.limit));
     return this.json(`/sources${suffix(params)}`);
+  }
+
+  async listFailures(query: FailureQuery = {}): Promise<FailureList> {
+    const params = new URLSearchParams();
+    if (query.from) params.set('from', query.from);
+    if (query.to) params.set('to', query.to);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    if (query.cursor) params.set('cursor', query.cursor);
+    return this.json(`/failures${suffix(params)}`);
   }
 
   private async request(path: string, init?: RequestInit): Promise<Response> {

@@ -96,6 +96,23 @@ export type SourceMonth = Schemas['SourceMonth'];
 /** @public */
 export type SourceState = SourceMonth['state'];
 
+/** `GET /failures`: failures grouped by cause, the most recently seen first. @public */
+export type FailureList = Schemas['FailureCollectionResponse'];
+
+/** One cause of failure (its text masked) and the runs it failed. @public */
+export type FailureSignature = Schemas['FailureSignatureResponse'];
+
+/** Window and page of `GET /failures`, named as the API's query parameters. @public */
+export interface FailureQuery {
+  /** failed at or after: ISO date or datetime (UTC) */
+  from?: string;
+  /** failed at or before: ISO datetime, or a date (the whole day) */
+  to?: string;
+  /** `pageInfo.nextCursor` of the previous page */
+  cursor?: string;
+  limit?: number;
+}
+
 /** `GET /me`: who the API thinks the caller is and what they may do. @public */
 export type Caller = Schemas['CallerResponse'];
 
@@ -181,6 +198,8 @@ export interface RunQuery {
   q?: string;
   anomalous?: boolean;
   sort?: RunSort;
+  /** runs that failed with this cause (`signature` of `GET /failures`) */
+  signature?: string;
 }
 
 /** A file fetched through the API (logs, CSV export). @public */

@@ -13,7 +13,7 @@ export function BasePathProvider(props: { children: ReactNode }) {
   );
 }
 
-/** Paths inside the plugin: the list, a run's detail, the coverage and sources tabs. */
+/** Paths inside the plugin: the list, a run's detail, the coverage, sources and failures tabs. */
 export function usePluginPaths() {
   const base = useContext(BasePathContext);
   return {
@@ -21,5 +21,11 @@ export function usePluginPaths() {
     run: (runId: string) => `${base}/runs/${encodeURIComponent(runId)}`,
     coverage: () => `${base}/coverage`,
     sources: () => `${base}/sources`,
+    /** The Failures tab, scrolled to one cause when given. */
+    failures: (signature?: string) =>
+      `${base}/failures${signature ? `#signature-${encodeURIComponent(signature)}` : ''}`,
+    /** The run list of the runs that failed with one cause. */
+    runsWithSignature: (signature: string) =>
+      `${base || '/'}?signature=${encodeURIComponent(signature)}`,
   };
 }

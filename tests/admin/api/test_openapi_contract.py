@@ -35,6 +35,7 @@ FIXTURES = {
     "coverage.json": "CoverageResponse",
     "me-admin.json": "CallerResponse",
     "dry-run.json": "DryRunResponse",
+    "failures.json": "FailureCollectionResponse",
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 

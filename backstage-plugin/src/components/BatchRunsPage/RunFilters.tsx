@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import Box from '@mui/material/Box';
 import Button from '@mui/material/Button';
 import Checkbox from '@mui/material/Checkbox';
+import Chip from '@mui/material/Chip';
 import FormControl from '@mui/material/FormControl';
 import FormControlLabel from '@mui/material/FormControlLabel';
 import InputLabel from '@mui/material/InputLabel';
@@ -193,6 +194,17 @@ export function RunFilters(props: {
           ))}
         </Select>
       </FormControl>
+      {query.signature && (
+        // No control sets it: it comes from the Failures screen's link, so it is shown to be removed.
+        <Chip
+          size="small"
+          color="error"
+          variant="outlined"
+          label={`Failure cause ${query.signature}`}
+          onDelete={() => set({ signature: undefined })}
+          data-testid="filter-signature"
+        />
+      )}
       <Button size="small" onClick={() => onChange({})}>
         Clear filters
       </Button>

@@ -13,6 +13,7 @@ import { Caller, DOMAINS, RunSummary } from '../../api';
 import { AnomalyMark } from '../common/AnomalyMark';
 import { DomainChip } from '../common/DomainChip';
 import { MoneyAmounts } from '../common/MoneyAmounts';
+import { SeenInRuns } from '../common/SeenInRuns';
 import { StatusBadge } from '../common/StatusBadge';
 import {
   formatDuration,
@@ -177,6 +178,9 @@ export function runColumns(
               </Typography>
               <Typography variant="caption" noWrap component="div">
                 {run.errors.message ?? ''}
+              </Typography>
+              <Typography variant="caption" component="div">
+                <SeenInRuns errors={run.errors} />
               </Typography>
             </Box>
           </Tooltip>

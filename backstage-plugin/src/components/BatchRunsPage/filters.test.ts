@@ -8,7 +8,7 @@ import {
 describe('run list filters in the URL', () => {
   it('reads every filter under the API parameter names, repeatable ones repeated', () => {
     const search = new URLSearchParams(
-      'status=FAILED&status=RUNNING&period=2026-10&domain=open&domain=native&trigger=CRON&from=2026-10-01&to=2026-10-31&q=4992&anomalous=true&sort=-durationSeconds',
+      'status=FAILED&status=RUNNING&period=2026-10&domain=open&domain=native&trigger=CRON&from=2026-10-01&to=2026-10-31&q=4992&anomalous=true&sort=-durationSeconds&signature=180abf7ffad4',
     );
     expect(queryFromSearch(search)).toEqual({
       status: ['FAILED', 'RUNNING'],
@@ -20,12 +20,13 @@ describe('run list filters in the URL', () => {
       q: '4992',
       anomalous: true,
       sort: '-durationSeconds',
+      signature: '180abf7ffad4',
     });
   });
 
   it('writes back the same query string (round trip)', () => {
     const text =
-      'status=FAILED&period=2026-10&domain=open&domain=native&trigger=MANUAL&from=2026-10-01&to=2026-10-31&q=ab&anomalous=true&sort=startTime';
+      'status=FAILED&period=2026-10&domain=open&domain=native&trigger=MANUAL&from=2026-10-01&to=2026-10-31&q=ab&anomalous=true&sort=startTime&signature=180abf7ffad4';
     expect(
       searchFromQuery(queryFromSearch(new URLSearchParams(text))).toString(),
     ).toBe(text);

@@ -24,6 +24,7 @@ export function queryFromSearch(search: URLSearchParams): RunQuery {
     q: text('q'),
     anomalous: anomalous === undefined ? undefined : anomalous === 'true',
     sort: text('sort') as RunSort | undefined,
+    signature: text('signature'),
   };
   return compact(query);
 }

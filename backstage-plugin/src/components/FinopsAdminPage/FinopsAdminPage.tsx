@@ -16,6 +16,7 @@ import { BasePathProvider, usePluginPaths } from '../../hooks/useBasePath';
 import { CallerProvider, useCaller } from '../../hooks/useCaller';
 import { BatchRunsPage } from '../BatchRunsPage';
 import { CoveragePage } from '../CoveragePage';
+import { FailuresPage } from '../FailuresPage';
 import { RunDetailPage } from '../RunDetailPage';
 import { SourcesPage } from '../SourcesPage';
 import { ApiErrorPanel } from '../common/ApiErrorPanel';
@@ -46,6 +47,7 @@ function Screens(props: { devMode: boolean }) {
     { id: 'runs', label: 'Batch Runs', path: paths.runs },
     { id: 'coverage', label: 'Coverage', path: paths.coverage },
     { id: 'sources', label: 'Sources', path: paths.sources },
+    { id: 'failures', label: 'Failures', path: () => paths.failures() },
   ];
   const selected = Math.max(
     0,
@@ -70,6 +72,7 @@ function Screens(props: { devMode: boolean }) {
           <Route path="/runs/:runId" element={<RunDetailPage />} />
           <Route path="/coverage" element={<CoveragePage />} />
           <Route path="/sources" element={<SourcesPage />} />
+          <Route path="/failures" element={<FailuresPage />} />
         </Routes>
       </Content>
     </>
@@ -114,7 +117,7 @@ function Layout() {
 }
 
 /** The plugin's page: Batch Runs (`/`), Run Detail (`/runs/:runId`), Coverage (`/coverage`),
- * Sources (`/sources`). */
+ * Sources (`/sources`), Failures (`/failures`). */
 export function FinopsAdminPage() {
   return (
     <ReactRouterV6PageRouter>

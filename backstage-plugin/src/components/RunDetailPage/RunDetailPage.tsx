@@ -37,6 +37,7 @@ import {
 import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
 import { MoneyAmounts } from '../common/MoneyAmounts';
+import { SeenInRuns } from '../common/SeenInRuns';
 import { DomainBlockCard } from './DomainBlockCard';
 import { LogTail } from './LogTail';
 
@@ -182,9 +183,19 @@ function RunSummaryCard(props: { run: RunDetail }) {
         ))}
       </Box>
     ),
-    errors: run.errors.count
-      ? `${run.errors.count}: ${run.errors.message ?? ''}`
-      : 'none',
+    errors: run.errors.count ? (
+      <>
+        {run.errors.count}: {run.errors.message ?? ''}
+        {run.errors.signature && run.errors.seenInRuns ? (
+          <>
+            {' — '}
+            <SeenInRuns errors={run.errors} />
+          </>
+        ) : null}
+      </>
+    ) : (
+      'none'
+    ),
   };
   if (run.reason) metadata.reason = run.reason;
   if (run.reprocessRequestId)

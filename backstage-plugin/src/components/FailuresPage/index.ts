@@ -1,0 +1,1 @@
+export { FailuresPage } from './FailuresPage';
