@@ -24,13 +24,13 @@ export const finopsAdminApi = ApiBlueprint.make({
     }),
 });
 
-/** Batch Runs, Run Detail and Coverage, mounted at `/finops-admin`. @alpha */
+/** Batch Runs, Run Detail, Coverage, Sources and Failures, mounted at `/finops-admin`. @alpha */
 export const finopsAdminPage = PageBlueprint.make({
   params: {
     path: '/finops-admin',
     title: 'Batch Runs',
     routeRef: convertLegacyRouteRef(rootRouteRef),
-    // The page draws its own header with the Batch Runs / Coverage tabs.
+    // The page draws its own header with its tabs (Batch Runs, Coverage, Sources, Failures).
     noHeader: true,
     loader: () =>
       import('./components/FinopsAdminPage').then(m => <m.FinopsAdminPage />),

@@ -24,7 +24,7 @@ export const finopsAdminPlugin = createPlugin({
   },
 });
 
-/** Batch Runs, Run Detail and Coverage; mount it at `/finops-admin`. @public */
+/** Batch Runs, Run Detail, Coverage, Sources and Failures; mount it at `/finops-admin`. @public */
 export const FinopsAdminPage = finopsAdminPlugin.provide(
   createRoutableExtension({
     name: 'FinopsAdminPage',
