@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from finops_admin_plugin import __version__
-from finops_admin_plugin.api import coverage, health, logs, me, metrics, reprocess, runs
+from finops_admin_plugin.api import coverage, failures, health, logs, me, metrics, reprocess, runs, sources
 from finops_admin_plugin.auth import announce_auth
 from finops_admin_plugin.http.availability import install_availability
 from finops_admin_plugin.http.errors import install_error_handlers
@@ -68,6 +68,8 @@ def create_app(
     router.include_router(runs.router)
     router.include_router(logs.router)
     router.include_router(coverage.router)
+    router.include_router(sources.router)
+    router.include_router(failures.router)
     router.include_router(metrics.router)
     router.include_router(reprocess.router)
     router.include_router(me.router)

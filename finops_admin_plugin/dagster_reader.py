@@ -11,7 +11,9 @@ Facts about the Dagster 1.13 API that shape these queries:
   told it serves reads (`optimize_for_webserver`, what dagster-webserver does):
   4-5 ms per call, more than the query itself;
 - deserializing events is most of the cost of reading a run, so only the event
-  types the mapping reads are fetched (`MAPPED_EVENT_TYPES`);
+  types the mapping reads are fetched (`MAPPED_EVENT_TYPES`), with the run's
+  LOGS_CAPTURED events (about one a run) in the same query, for the failure excerpt
+  (`PROJECTED_EVENT_TYPES`): a query of its own cost more than the mapping's;
 - compute logs are read with `ComputeLogManager.get_log_data_for_type` at an offset
   and a byte limit, so memory stays flat whatever the log size: it is the one read
   method every manager implements (local, dagster-aws S3 and the other cloud
@@ -46,7 +48,14 @@ from finops_admin_plugin.mapping.captures import Capture, captures_from_entries
 from finops_admin_plugin.mapping.runs import MAPPED_EVENT_TYPES
 from finops_pipeline.contract import JOB_NAME
 
-__all__ = ["CHUNK_BYTES", "EVENT_PAGE", "DagsterReader", "DagsterUnavailable", "RunEvents"]
+__all__ = [
+    "CHUNK_BYTES",
+    "EVENT_PAGE",
+    "PROJECTED_EVENT_TYPES",
+    "DagsterReader",
+    "DagsterUnavailable",
+    "RunEvents",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,9 @@ CHUNK_BYTES: Final = 1024 * 1024
 EVENT_PAGE: Final = 1000
 _TAIL_BLOCK: Final = 64 * 1024
 _TAIL_MAX_BYTES: Final = 1024 * 1024
+# What a run's projection reads: the mapping's events, and the compute log captures the failure
+# excerpt of a FAILED run looks up.
+PROJECTED_EVENT_TYPES: Final = MAPPED_EVENT_TYPES | {DagsterEventType.LOGS_CAPTURED}
 
 
 class DagsterUnavailable(Exception):
@@ -102,6 +114,11 @@ def _plan_order(steps: Sequence[Any]) -> list[str]:
     return sorted(upstream, key=lambda key: (depth_of(key), key))
 
 
+# Resolving the hints evaluates the module's annotations: about 0.5 ms, so once per manager class
+# rather than once per read (a tail reads a log about twenty times).
+_IO_TYPE_ENUMS: dict[Any, Any] = {}
+
+
 def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
     """The `io_type` value for `stream` that `get_log_data_for_type` takes.
 
@@ -109,7 +126,10 @@ def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
     signature rather than imported from a private module.
     """
     try:
-        enum = typing.get_type_hints(type(manager).get_log_data_for_type)["io_type"]
+        kind = type(manager)
+        enum = _IO_TYPE_ENUMS.get(kind)
+        if enum is None:
+            enum = _IO_TYPE_ENUMS[kind] = typing.get_type_hints(kind.get_log_data_for_type)["io_type"]
         return enum.STDOUT if stream == "stdout" else enum.STDERR
     except Exception as exc:
         raise DagsterUnavailable(
@@ -118,13 +138,17 @@ def _io_type(manager: Any, stream: Literal["stdout", "stderr"]) -> Any:
 
 
 class RunEvents:
-    """A run's event log entries and the storage id of the last one (the projection version)."""
+    """A run's events of the types the mapping reads (`entries`), its LOGS_CAPTURED events
+    (`captured`), and the storage id of the last of them (the projection version)."""
 
-    __slots__ = ("entries", "last_id")
+    __slots__ = ("captured", "entries", "last_id")
 
-    def __init__(self, entries: list[EventLogEntry], last_id: int) -> None:
+    def __init__(
+        self, entries: list[EventLogEntry], last_id: int, captured: list[EventLogEntry] | None = None
+    ) -> None:
         self.entries = entries
         self.last_id = last_id
+        self.captured = captured or []
 
 
 class DagsterReader:
@@ -191,22 +215,28 @@ class DagsterReader:
             cursor = page.cursor
 
     def events(self, run_id: str) -> RunEvents:
-        """The run's events of the types the mapping reads; `last_id` versions that projection."""
+        """The run's events a projection reads, in one pass; `last_id` versions that projection."""
         entries: list[EventLogEntry] = []
+        captured: list[EventLogEntry] = []
         last_id = 0
-        for record in self._records(run_id, set(MAPPED_EVENT_TYPES)):
-            entries.append(record.event_log_entry)
+        for record in self._records(run_id, set(PROJECTED_EVENT_TYPES)):
+            entry = record.event_log_entry
+            event = entry.dagster_event
+            if event is not None and event.event_type == DagsterEventType.LOGS_CAPTURED:
+                captured.append(entry)
+            else:
+                entries.append(entry)
             last_id = max(last_id, record.storage_id)
-        return RunEvents(entries, last_id)
+        return RunEvents(entries, last_id, captured)
 
     def last_event_id(self, run_id: str) -> int:
-        """Storage id of the run's newest mapped event (0 when none): cheap change detection.
+        """Storage id of the run's newest projected event (0 when none): cheap change detection.
 
         Same event types as `events`, so a run whose new events cannot change its view
         (log lines, engine events) is not projected again.
         """
         page = self.instance.get_records_for_run(
-            run_id, of_type=set(MAPPED_EVENT_TYPES), limit=1, ascending=False
+            run_id, of_type=set(PROJECTED_EVENT_TYPES), limit=1, ascending=False
         )
         return page.records[0].storage_id if page.records else 0
 
@@ -355,3 +385,36 @@ class DagsterReader:
 
     def failures(self, run_id: str) -> Sequence[EventLogEntry]:
         return list(self.iter_events(run_id, of_type={DagsterEventType.STEP_FAILURE}))
+
+    # --- following a run while it runs (`?follow=true`) --------------------------------------------
+
+    def event_records_after(
+        self, run_id: str, cursor: str | None, limit: int = EVENT_PAGE
+    ) -> tuple[list[EventLogRecord], str | None, bool]:
+        """The run's event records after `cursor` (None: from its first), at most `limit`; the
+        cursor past them (the same one when none is new) and whether more are already stored."""
+        try:
+            page = self.instance.get_records_for_run(run_id, cursor=cursor, limit=limit)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise DagsterUnavailable(f"Dagster's event storage does not answer ({_describe(exc)})") from exc
+        if not page.records:
+            return [], cursor, False
+        return list(page.records), page.cursor, page.has_more
+
+    def read(
+        self, run_id: str, capture: Capture, stream: Literal["stdout", "stderr"], offset: int, size: int
+    ) -> bytes | None:
+        """`size` bytes of a stream at `offset` (fewer at its current end); None when the storage
+        holds none of it yet, or no longer."""
+        return self._read(run_id, capture, stream, offset, size)
+
+    def capture_complete(self, run_id: str, capture: Capture) -> bool:
+        """Whether the process has stopped writing this capture (its stdout and stderr are final)."""
+        manager: Any = self.instance.compute_log_manager
+        try:
+            return bool(manager.is_capture_complete(self.log_key(run_id, capture)))
+        except Exception as exc:
+            raise DagsterUnavailable(
+                f"the compute log storage failed saying whether {capture.title} (file key "
+                f"{capture.file_key}) is complete: {_describe(exc)}"
+            ) from exc

@@ -20,6 +20,7 @@ from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.http.availability import DatabaseGate, database_gate
 from finops_admin_plugin.http.errors import ServiceUnavailableError
 from finops_admin_plugin.links import LinkConfig
+from finops_admin_plugin.logs.followers import FollowerSlots
 from finops_admin_plugin.readmodel import Projector, ReadModel, ReadModelUnavailable
 from finops_admin_plugin.readmodel.leader import Leadership
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS
@@ -48,6 +49,7 @@ class AdminResources:
         self.settings = settings
         self.authenticator = Authenticator(settings)
         self.links = LinkConfig.from_settings(settings)
+        self.log_followers = FollowerSlots()
         self.projector_interval = projector_interval
         self._instance = dagster_instance
         self._lock = threading.Lock()

@@ -176,6 +176,27 @@ class AdminSettings(BaseSettings):
         le=86_400,
         description="length of the per-caller reprocess rate window",
     )
+    log_followers_per_caller: int = Field(
+        default=4,
+        alias="FINOPS_LOG_FOLLOWERS_PER_CALLER",
+        ge=1,
+        le=100,
+        description="log streams (GET /runs/{runId}/logs?follow=true) one caller may have open at once",
+    )
+    log_follow_poll_seconds: float = Field(
+        default=1.0,
+        alias="FINOPS_LOG_FOLLOW_POLL_SECONDS",
+        ge=0.05,
+        le=30,
+        description="how often a followed log looks for new events and compute log bytes",
+    )
+    log_follow_max_seconds: float = Field(
+        default=6 * 3600.0,
+        alias="FINOPS_LOG_FOLLOW_MAX_SECONDS",
+        gt=0,
+        le=7 * 86_400,
+        description="a followed log ends after this long even if the run goes on (the client follows again)",
+    )
 
     @field_validator("admin_groups", "user_groups", mode="before")
     @classmethod

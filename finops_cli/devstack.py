@@ -1,8 +1,10 @@
 """`finops dev`: the whole stack on one machine, with nothing but Python installed.
 
 PostgreSQL (pgserver) in the state folder, the warehouse schema, demo landing
-data, a few seeded runs (one failing), the Dagster webserver and daemon, and
-the admin API.
+data, the `public` domain's demo deliveries (an AWS Data Exports export and an Azure
+Cost Management export in local folders, with the sources file naming them:
+FINOPS_SOURCES), a few seeded runs (one failing), the Dagster webserver and daemon
+(whose delivery sensor then finds the deliveries loaded), and the admin API.
 
 The stack heals and never leaves orphans: a child that exits is started again (with a
 line saying so, and a growing pause if it keeps crashing); SIGINT or SIGTERM stop every
@@ -24,7 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,14 @@ from finops_pipeline.contract import (
 )
 from finops_pipeline.periods import add_months, format_period, parse_period
 
-__all__ = ["DevStack", "seed_run_plans"]
+__all__ = ["DevStack", "demo_sources_file", "seed_demo_landing", "seed_demo_sources", "seed_run_plans"]
 
 TEMPLATES = resources.files("finops_cli") / "templates"
 DEMO_MONTHS = 6
+# The demo's files are dated this long before the stack starts: a landing month counts as
+# delivered once its files have not changed for FINOPS_DELIVERY_SETTLE_SECONDS (15 min by
+# default), and the demo's were complete before any process could read them.
+DEMO_DELIVERED_AGO = timedelta(days=1)
 
 
 def _say(message: str) -> None:
@@ -58,6 +64,64 @@ def ensure_database(base_url: str, name: str) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]  # fixed names
     return base_url.replace("/postgres?", f"/{name}?", 1)
+
+
+def demo_sources_file(home: Path) -> Path:
+    """Where `finops dev` writes the demo's sources file, beside the demo exports."""
+    return home / "exports" / "sources.yaml"
+
+
+def _date_files(root: Path, when: datetime) -> None:
+    stamp = when.timestamp()
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (stamp, stamp))
+
+
+def seed_demo_landing(
+    landing: Path, *, now: datetime, months: int = DEMO_MONTHS, scale: float = 1.0
+) -> dict[str, Any]:
+    """The demo landing folders (every domain, `native` broken two months ago), dated as
+    delivered before `now`. Returns `write_demo_landing`'s summary."""
+    from finops_pipeline.demo_data import write_demo_landing
+
+    broken = ("native", format_period(add_months(parse_period(format_period(now)), -2)))
+    summary = write_demo_landing(str(landing), months=months, now=now, scale=scale, broken=broken)
+    _date_files(landing, now - DEMO_DELIVERED_AGO)
+    return summary
+
+
+def seed_demo_sources(
+    home: Path, landing: Path, *, now: datetime, months: int = DEMO_MONTHS, scale: float = 1.0
+) -> Path:
+    """The `public` domain's demo deliveries under `<home>/exports` and the sources file beside
+    them (`demo_sources_file`): those two exports for `public`, and for every other domain a
+    `landing` source on its demo landing folder. Returns the sources file's path."""
+    import yaml
+
+    from finops_pipeline.demo_data import write_demo_deliveries
+
+    path = demo_sources_file(home)
+    exports = write_demo_deliveries(path.parent, months=months, now=now, scale=scale)
+    _date_files(path.parent, now - DEMO_DELIVERED_AGO)
+    entries: list[dict[str, Any]] = [
+        {"name": e.name, "domain": "public", "kind": e.kind, "uri": e.uri, "expected_day": 3} for e in exports
+    ]
+    entries += [
+        {"name": f"{domain}-landing", "domain": domain, "kind": "landing", "uri": str(landing / domain)}
+        for domain in DOMAINS
+        if domain != "public"
+    ]
+    header = (
+        "# The demo's sources (FINOPS_SOURCES), written by `finops dev`: the public domain from\n"
+        "# an AWS Data Exports export and an Azure Cost Management export (local copies of what\n"
+        "# the providers write), the other domains from their landing folders (landing/public is\n"
+        "# read only without this file). Format: README, section Sources.\n"
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + yaml.safe_dump({"sources": entries}, sort_keys=False))
+    tmp.replace(path)  # last: an existing file says the demo deliveries are all written
+    return path
 
 
 def seed_run_plans(now: datetime) -> list[dict[str, Any]]:
@@ -139,6 +203,9 @@ class DevStack:
             "FINOPS_API_PORT": str(self.api_port),
             "FINOPS_DAGSTER_UI_URL": f"http://127.0.0.1:{self.dagster_port}",
         }
+        sources = os.environ.get("FINOPS_SOURCES") or self._demo_sources(env["FINOPS_LANDING_URI"])
+        if sources:
+            env["FINOPS_SOURCES"] = sources
         self.env = env
         os.environ.update(env)
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
@@ -148,19 +215,36 @@ class DevStack:
             + "\n"
         )
 
-    def _seed_landing(self) -> None:
-        from finops_pipeline.demo_data import write_demo_landing
+    def _demo_sources(self, landing_uri: str) -> str | None:
+        """The demo sources file, when `finops dev` seeds it or seeded it on an earlier start;
+        None for a landing that is not a local folder (the demo writes local folders only)."""
+        path = demo_sources_file(self.home)
+        if "://" in landing_uri or not (self.seed or path.exists()):
+            return None
+        return str(path)
 
+    def _seed_landing(self) -> None:
         landing = Path(self.env["FINOPS_LANDING_URI"])
         if (landing / "manifest.json").exists():
             _say(f"demo landing data already in {landing}")
             return
-        now = datetime.now(UTC)
-        broken = ("native", format_period(add_months(parse_period(format_period(now)), -2)))
-        summary = write_demo_landing(str(landing), months=DEMO_MONTHS, now=now, broken=broken)
+        summary = seed_demo_landing(landing, now=datetime.now(UTC))
         _say(
             f"wrote demo landing data: {sum(summary['rows'].values())} cost records, "
-            f"{len(summary['files'])} files, broken month {broken[0]}/{broken[1]}"
+            f"{len(summary['files'])} files, broken month {'/'.join(summary['broken'])}"
+        )
+
+    def _seed_sources(self) -> None:
+        path = demo_sources_file(self.home)
+        if self.env.get("FINOPS_SOURCES") != str(path):
+            return  # the user's own sources file, or none
+        if path.exists():
+            _say(f"demo deliveries and sources file already in {path.parent}")
+            return
+        seed_demo_sources(self.home, Path(self.env["FINOPS_LANDING_URI"]), now=datetime.now(UTC))
+        _say(
+            f"wrote the public domain's demo deliveries (AWS Data Exports, Azure Cost Management "
+            f"export) and the sources file {path} (FINOPS_SOURCES)"
         )
 
     def _seed_runs(self) -> None:
@@ -168,7 +252,9 @@ class DevStack:
 
         from finops_pipeline.contract import batch_tags
         from finops_pipeline.definitions import build_definitions
+        from finops_pipeline.settings import get_pipeline_settings
 
+        get_pipeline_settings.cache_clear()  # read again: _prepare_env set FINOPS_SOURCES
         with DagsterInstance.get() as instance:
             if instance.get_runs_count(RunsFilter(job_name=JOB_NAME)) > 0:
                 _say("Dagster already has finops_batch runs: not seeding")
@@ -297,6 +383,7 @@ class DevStack:
         ensure_schema(warehouse_url)
         if self.seed:
             self._seed_landing()
+            self._seed_sources()
             self._seed_runs()
         bin_dir = Path(sys.executable).parent
         workspace = str(self.home / "dagster_home" / "workspace.yaml")

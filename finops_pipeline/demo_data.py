@@ -1,11 +1,14 @@
-"""Demo FOCUS landing data: a realistic few months of cost records per domain.
+"""Demo FOCUS data: a realistic few months of cost records per domain.
 
-`finops demo-data` and `finops dev` write it; tests and benchmarks use the same
-generator, so what they load looks like what operators see.
+`finops demo-data` and `finops dev` write landing folders; `finops dev` also writes the
+`public` domain as the providers deliver it (an AWS Data Exports export and an Azure Cost
+Management export, `write_demo_deliveries`). Tests and benchmarks use the same generator, so
+what they load looks like what operators see.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Callable
@@ -27,8 +30,10 @@ __all__ = [
     "DEMO_COLUMNS",
     "DEMO_ROWS_PER_MONTH",
     "DemoApplication",
+    "DemoExport",
     "demo_applications",
     "generate_focus_table",
+    "write_demo_deliveries",
     "write_demo_landing",
 ]
 
@@ -266,3 +271,97 @@ def write_demo_landing(
     manifest = {"periods": periods, "rows": rows, "broken": list(broken) if broken else None}
     files.append(put("manifest.json", json.dumps(manifest, indent=2).encode()))
     return {"files": files, **manifest}
+
+
+@dataclass(frozen=True)
+class DemoExport:
+    """One provider export `write_demo_deliveries` wrote: a source of the sources file."""
+
+    name: str
+    kind: str
+    uri: str
+    rows: dict[str, int]  # period -> rows of the delivery that counts (the latest complete one)
+
+
+# The demo exports' names; a manifest names its files under the export's folder name (AWS:
+# `s3://<bucket>/<prefix>/<export>/…`, Azure: `<root folder>/<export>/…`), which is how a
+# local mirror finds them (DESIGN.md "Sources").
+_AWS_EXPORT: Final = "focus-payer"
+_AZURE_EXPORT: Final = "focus-ea"
+# Azure's monthly export sends last month again in the first days of the next one.
+_AZURE_RESEND_DAY: Final = 3
+
+
+def _with_provider(table: pa.Table, provider: str, prefix: str) -> pa.Table:
+    """Rows of `table` whose service is the provider's, named as that provider names itself."""
+    services = table.column("ServiceName").to_pylist()
+    keep = [i for i, name in enumerate(services) if name is not None and name.startswith(prefix)]
+    picked = table.take(pa.array(keep, pa.int64()))
+    for column in ("ProviderName", "PublisherName", "InvoiceIssuerName"):
+        index = picked.schema.get_field_index(column)
+        picked = picked.set_column(index, column, pa.array([provider] * picked.num_rows, pa.string()))
+    return picked
+
+
+def write_demo_deliveries(
+    root: Path, *, months: int = 6, now: datetime | None = None, scale: float = 1.0
+) -> list[DemoExport]:
+    """The `public` domain's last `months` months as its providers deliver them, under `root`:
+    an AWS Data Exports export (`<root>/aws/focus-payer`, gzip CSV, one execution per month)
+    and an Azure Cost Management export (`<root>/azure/focus-ea`, CSV) with two runs per
+    month, an early month-to-date one and a later full one: the later one is the delivery.
+    Each file is written before its manifest, as the providers do."""
+    from finops_pipeline.sources.exports import open_sink, write_aws_export, write_azure_run
+
+    if months < 1 or months > 60:
+        raise ValueError(f"months must be between 1 and 60, got {months}")
+    now = now or datetime.now(UTC)
+    apps = demo_applications()
+    current = parse_period(default_periods(now)[0])
+    periods = [format_period(add_months(current, -i)) for i in range(months)]
+    aws_uri, azure_uri = str(root / "aws" / _AWS_EXPORT), str(root / "azure" / _AZURE_EXPORT)
+    aws_sink, azure_sink = open_sink(aws_uri), open_sink(azure_uri)
+    aws_rows: dict[str, int] = {}
+    azure_rows: dict[str, int] = {}
+    public = DOMAINS.index("public")
+    for p_index, period in enumerate(periods):
+        count = max(2, int(DEMO_ROWS_PER_MONTH["public"] * scale))
+        # Seeds apart from the landing's (p_index * 10 + domain): different rows, same shape.
+        table = generate_focus_table(
+            "public", period, count, seed=1000 + p_index * 10 + public, applications=apps
+        )
+        aws = _with_provider(table, "AWS", "Amazon ")
+        azure = _with_provider(table, "Microsoft", "Azure ")
+        half = aws.num_rows // 2
+        write_aws_export(
+            aws_sink,
+            export_uri=f"s3://finops-demo-billing/cur/{_AWS_EXPORT}",
+            period=period,
+            execution_id=f"{period}-demo",
+            files=[
+                ("part-1.csv.gz", gzip.compress(table_to_csv(aws.slice(0, half)), mtime=0)),
+                ("part-2.csv.gz", gzip.compress(table_to_csv(aws.slice(half)), mtime=0)),
+            ],
+        )
+        aws_rows[period] = aws.num_rows
+        end = month_bounds(period)[1]
+        resend = min(end.replace(day=_AZURE_RESEND_DAY, hour=6), now - timedelta(hours=1))
+        # The early run: month to date, the charges of the first half of the month only.
+        early = azure.filter(
+            pa.array([s < f"{period}-15" for s in azure.column("ChargePeriodStart").to_pylist()])
+        )
+        for submitted, rows in ((resend - timedelta(days=2), early), (resend, azure)):
+            write_azure_run(
+                azure_sink,
+                blob_prefix=f"costexports/{_AZURE_EXPORT}",
+                period=period,
+                submitted=submitted,
+                rows=rows.num_rows,
+                export_name=_AZURE_EXPORT,
+                files=[("part.csv", table_to_csv(rows))],
+            )
+        azure_rows[period] = azure.num_rows
+    return [
+        DemoExport("aws-payer", "aws-data-exports", aws_uri, aws_rows),
+        DemoExport("azure-ea", "azure-cost-exports", azure_uri, azure_rows),
+    ]

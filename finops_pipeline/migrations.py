@@ -7,6 +7,7 @@ Each schema has one owner module, which declares its migrations as
 |---|---|
 | `finops` | `finops_pipeline.warehouse.schema` (cost records, reference, MVs) |
 | `finops_reprocess` | `finops_pipeline.reprocess.queue` (reprocess requests) |
+| `finops_sources` | `finops_pipeline.sources.state` (source scans, deliveries, their loads) |
 | `finops_admin` | `finops_admin_plugin.readmodel.schema` (the admin read model) |
 
 A migration runs once, in order, in its own transaction, recorded in

@@ -32,7 +32,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", summary="Liveness: checks the warehouse and Dagster storage")
 async def healthz(request: Request) -> Any:
-    checks = await asyncio.to_thread(_checks, get_resources(request))
+    checks = await asyncio.to_thread(_checks, await get_resources(request))
     if all(v == "ok" for v in checks.values()):
         return {"status": "ok", "checks": checks}
     failed = ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")

@@ -15,8 +15,10 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from finops_admin_plugin.api.deps import AdminDep, ResourcesDep
+from finops_admin_plugin.api.sources import configured_sources_of
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.http.errors import ServiceUnavailableError
+from finops_admin_plugin.logs.followers import followers_exposition
 from finops_admin_plugin.readmodel import ReadModelUnavailable
 from finops_admin_plugin.readmodel.metrics import render
 
@@ -36,9 +38,14 @@ async def metrics(_caller: AdminDep, resources: ResourcesDep) -> Response:
             source: DagsterReader | None = resources.source
         except ServiceUnavailableError:
             source = None  # the read model's metrics still answer; Dagster's are left out
-        body = await run_in_threadpool(render, store, source)
+        try:
+            sources = configured_sources_of(resources.settings).sources
+        except ServiceUnavailableError:
+            sources = []  # a sources file that cannot be used: GET /sources says why
+        body = await run_in_threadpool(render, store, source, sources)
     except (ReadModelUnavailable, psycopg.Error, sqlalchemy.exc.SQLAlchemyError) as exc:
         raise ServiceUnavailableError(
             f"metrics need the read model and Dagster's storage, which do not answer ({type(exc).__name__})"
         ) from None
+    body += followers_exposition(resources.log_followers)
     return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

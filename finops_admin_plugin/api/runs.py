@@ -17,15 +17,16 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from finops_admin_plugin.api.deps import FoundRun, ReaderDep, ResourcesDep, RunDep, RunFiltersDep
 from finops_admin_plugin.auth import Caller
 from finops_admin_plugin.auth.roles import can_administer
 from finops_admin_plugin.http.errors import InputError, ServiceUnavailableError, shown
-from finops_admin_plugin.links import run_link_values, with_links
+from finops_admin_plugin.links import LinkConfig, run_link_values, with_links
 from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.models import LogExcerpt, RunCollectionResponse, RunDetailResponse
-from finops_admin_plugin.readmodel import CursorError, ReadModelUnavailable, RunFilters
+from finops_admin_plugin.readmodel import CursorError, ListedRun, ReadModelUnavailable, RunFilters
 from finops_admin_plugin.resources import AdminResources
 from finops_pipeline.contract import DOMAINS
 
@@ -50,8 +51,7 @@ def csv_columns(currencies: Sequence[str]) -> tuple[str, ...]:
     return CSV_COLUMNS[:_COST_COLUMN] + costs + CSV_COLUMNS[_COST_COLUMN + 1 :]
 
 
-def _json(payload: Any) -> Response:
-    return Response(content=json.dumps(payload, separators=(",", ":")), media_type="application/json")
+_JSON: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 def _csv_cell(value: Any) -> Any:
@@ -157,15 +157,45 @@ def list_runs(
         if page.next_after
         else None
     )
-    # The stored list items are served as they are (validating 50 documents per page would cost more
-    # than the query); tests validate every stored item against RunResponse.
-    for item in page.items:
-        _older_cost(item)
-        item["links"] = run_link_values(
-            item["runId"], item.get("startTime"), item.get("endTime"), resources.links
-        )
-    items = page.items
-    return _json({"items": items, "pageInfo": {"nextCursor": next_cursor}, "totalItems": page.total})
+    # The stored list items are served as they are, as the JSON text the database holds (validating
+    # 50 documents per page, or parsing and writing them again, would cost more than the query);
+    # tests validate every stored item against RunResponse. Only an item with a failure signature
+    # (its "seen in N runs" is counted now) or stored before costs were per currency is parsed.
+    parsed = {run.run_id: json.loads(run.json) for run in page.runs if _needs_parsing(run)}
+    _with_seen_in_runs(resources, list(parsed.values()))
+    items = ",".join(
+        _with_links(run, resources.links)
+        if run.run_id not in parsed
+        else _parsed_item(parsed[run.run_id], resources)
+        for run in page.runs
+    )
+    rest = _JSON.encode({"nextCursor": next_cursor})
+    return Response(
+        content=f'{{"items":[{items}],"pageInfo":{rest},"totalItems":{page.total:d}}}',
+        media_type="application/json",
+    )
+
+
+def _needs_parsing(run: ListedRun) -> bool:
+    # PostgreSQL writes jsonb as `"key": value`: a signature that is a string, or no cost list.
+    return '"signature": "' in run.json or '"billedCost": [' not in run.json or '"seenInRuns"' in run.json
+
+
+def _parsed_item(item: dict[str, Any], resources: AdminResources) -> str:
+    _older_cost(item)
+    item["links"] = run_link_values(
+        item["runId"], item.get("startTime"), item.get("endTime"), resources.links
+    )
+    return _JSON.encode(item)
+
+
+def _with_links(run: ListedRun, config: LinkConfig) -> str:
+    """The stored JSON object of a list item, with its `links` member added (and the failure
+    counts, null: the item has no failure signature)."""
+    links = _JSON.encode(run_link_values(run.run_id, run.start_time, run.end_time, config))
+    body = run.json.rstrip()[:-1].rstrip()  # the object without its closing brace
+    body = body.replace('"signature": null', '"signature": null, "seenInRuns": null, "firstSeen": null', 1)
+    return f'{body}{"," if body != "{" else ""}"links":{links}}}'
 
 
 @router.get(
@@ -173,14 +203,55 @@ def list_runs(
     summary="One FinOps run: summary, periods, per-domain blocks, aggregates, log links",
     response_model=RunDetailResponse,
 )
-def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) -> Response:
+async def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) -> Response:
+    # `async`: the run was read by `RunDep` on a worker thread; what is left is CPU work, done here
+    # rather than after one more thread hand-off (only an excerpt not stored reads Dagster).
     run = found.detail
     if not can_administer(caller):
         run = _without_samples(run)
-    detail = with_links(run, resources.links, _log_excerpt(resources, caller, found))
+    if run.errors.signature is not None:  # one indexed read, off the event loop
+        run = await run_in_threadpool(_detail_seen_in_runs, resources, run)
+    excerpt = None
+    if _shows_excerpt(caller, found):
+        # Stored by the read model once the run has ended; built from Dagster otherwise.
+        stored = found.excerpt_stored
+        excerpt = found.excerpt if stored else await run_in_threadpool(_built_excerpt, resources, run.run_id)
+    detail = with_links(run, resources.links, excerpt)
     # Built and checked as a RunDetailResponse already: serialized once here, instead of FastAPI
     # validating it again against `response_model` (about 0.5 ms a detail).
     return Response(detail.model_dump_json(by_alias=True), media_type="application/json")
+
+
+def _with_seen_in_runs(resources: AdminResources, items: list[dict[str, Any]]) -> None:
+    """How many runs failed with each item's signature, and since when: counted when asked, since
+    every new failure changes them."""
+    for item in items:
+        errors = item["errors"]
+        errors.setdefault("signature", None)
+        errors["seenInRuns"] = errors["firstSeen"] = None
+    signatures = [item["errors"]["signature"] for item in items if item["errors"]["signature"]]
+    if not signatures:
+        return
+    stats = resources.store.signature_stats(signatures)
+    for item in items:
+        found = stats.get(item["errors"]["signature"] or "")
+        if found is not None:
+            item["errors"]["seenInRuns"] = found.runs
+            item["errors"]["firstSeen"] = found.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _detail_seen_in_runs(resources: AdminResources, run: RunDetailResponse) -> RunDetailResponse:
+    signature = run.errors.signature
+    if signature is None:
+        return run
+    try:
+        found = resources.store.signature_stats([signature]).get(signature)
+    except ReadModelUnavailable:
+        return run  # the detail still answers; the count is left out
+    if found is None:
+        return run
+    errors = run.errors.model_copy(update={"seen_in_runs": found.runs, "first_seen": found.first_seen})
+    return run.model_copy(update={"errors": errors})
 
 
 def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
@@ -201,18 +272,14 @@ def _without_samples(run: RunDetailResponse) -> RunDetailResponse:
     return run.model_copy(update={"blocks": blocks})
 
 
-def _log_excerpt(resources: AdminResources, caller: Caller, found: FoundRun) -> LogExcerpt | None:
-    """A FAILED run's failing step and the end of its stderr; log content, so for admins only.
+def _shows_excerpt(caller: Caller, found: FoundRun) -> bool:
+    """A FAILED run's failing step and the end of its stderr: log content, so for admins only."""
+    return found.detail.status == "FAILED" and can_administer(caller)
 
-    The read model stores it once the run has ended; built from Dagster otherwise.
-    """
-    run = found.detail
-    if run.status != "FAILED" or not can_administer(caller):
-        return None
-    if found.excerpt_stored:
-        return found.excerpt
+
+def _built_excerpt(resources: AdminResources, run_id: str) -> LogExcerpt | None:
     try:
         source = resources.source
     except ServiceUnavailableError:
         return None
-    return build_excerpt(source, run.run_id)
+    return build_excerpt(source, run_id)

@@ -41,6 +41,12 @@ class Authenticator:
                 '"role"} (tokens of 16 characters or more)'
             )
 
+    @property
+    def may_block(self) -> bool:
+        """Whether `authenticate` may wait on the network (Backstage's JWKS or userinfo); dev mode
+        and service tokens are answered from memory."""
+        return self.backstage is not None
+
     def authenticate(self, authorization: str | None) -> Caller:
         """The caller behind an `Authorization` header value; raises AuthenticationError (401),
         or ServiceUnavailableError (503) when Backstage cannot be asked."""

@@ -8,6 +8,7 @@ the document's generator: each operation lists, with the `BackstageError` schema
 - 401 and 403 when it needs a caller (the `BackstageToken` security requirement);
 - 404 when it has path parameters (an unknown run or request);
 - 409 and 429 for `POST /runs/reprocess` (a reused `Idempotency-Key`, the rate limit);
+- 429 for `GET /runs/{runId}/logs` (too many logs followed at once);
 - 503 unless it never touches a database (its databases or Dagster's storage down).
 """
 
@@ -46,7 +47,10 @@ _DESCRIPTIONS = {
     429: "Too many requests; `Retry-After` says when to try again",
     503: "A database (read model or Dagster storage) does not answer; try again later",
 }
-_WRITE_ERRORS = {f"post {API_BASE_PATH}/runs/reprocess": (409, 429)}
+_WRITE_ERRORS = {
+    f"post {API_BASE_PATH}/runs/reprocess": (409, 429),
+    f"get {API_BASE_PATH}/runs/{{runId}}/logs": (429,),  # followers per caller
+}
 # Operations that never touch a database (no 503).
 _NO_DATABASE = {f"get {API_BASE_PATH}/ui-config"}
 

@@ -9,15 +9,16 @@ output is missing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from dagster import DagsterEventType, DagsterRunStatus, EventLogEntry, RunRecord
 
-from finops_admin_plugin.dagster_reader import DagsterReader, DagsterUnavailable
+from finops_admin_plugin.dagster_reader import DagsterReader, DagsterUnavailable, RunEvents
+from finops_admin_plugin.mapping.captures import captures_from_entries
 from finops_admin_plugin.models import LogExcerpt
 
-__all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failure_message_lines"]
+__all__ = ["EXCERPT_LINES", "build_excerpt", "excerpt_lines", "failing_step", "failure_message_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -59,56 +60,78 @@ def excerpt_lines(
     return lines
 
 
-def _failing_step(source: DagsterReader, run_id: str) -> tuple[str, EventLogEntry] | None:
-    """The first step that failed; else a step that started and never ended (with the run failure)."""
-    failures = source.failures(run_id)
-    if failures:
-        first = failures[0]
-        step = first.step_key or (first.dagster_event.step_key if first.dagster_event else None)
-        if step:
-            return step, first
-    started: dict[str, None] = {}
-    run_failure: EventLogEntry | None = None
-    kinds = {
+# The events that tell which step failed (all of them among the mapping's: `PROJECTED_EVENT_TYPES`).
+_STEP_OUTCOMES: Final = frozenset(
+    {
         DagsterEventType.STEP_START,
         DagsterEventType.STEP_SUCCESS,
         DagsterEventType.STEP_FAILURE,
         DagsterEventType.STEP_SKIPPED,
         DagsterEventType.RUN_FAILURE,
     }
-    for entry in source.iter_events(run_id, of_type=kinds):
+)
+
+
+def failing_step(entries: Iterable[EventLogEntry]) -> tuple[str, EventLogEntry] | None:
+    """The first step that failed; else a step that started and never ended (with the run failure).
+
+    `entries`: the run's events in order; any other event types among them are skipped.
+    """
+    first_failure: EventLogEntry | None = None
+    started: dict[str, None] = {}
+    run_failure: EventLogEntry | None = None
+    for entry in entries:
         event = entry.dagster_event
         if event is None:
             continue
-        if event.event_type == DagsterEventType.RUN_FAILURE:
+        kind = event.event_type
+        if kind == DagsterEventType.RUN_FAILURE:
             run_failure = entry
-        elif event.event_type == DagsterEventType.STEP_START and event.step_key:
+        elif kind == DagsterEventType.STEP_START and event.step_key:
             started[event.step_key] = None
-        elif event.step_key:
+        elif kind in _STEP_OUTCOMES and event.step_key:
             started.pop(event.step_key, None)
+        if kind == DagsterEventType.STEP_FAILURE and first_failure is None:
+            first_failure = entry
+    if first_failure is not None:
+        event = first_failure.dagster_event
+        step = first_failure.step_key or (event.step_key if event else None)
+        if step:
+            return step, first_failure
     if started and run_failure is not None:
         return list(started)[-1], run_failure
     return None
 
 
 def build_excerpt(
-    source: DagsterReader, run_id: str, *, max_lines: int = EXCERPT_LINES, record: RunRecord | None = None
+    source: DagsterReader,
+    run_id: str,
+    *,
+    max_lines: int = EXCERPT_LINES,
+    record: RunRecord | None = None,
+    events: RunEvents | None = None,
 ) -> LogExcerpt | None:
     """The failing step and its last lines for a FAILED run; None otherwise (or when none is to blame).
 
-    `record`: the run's record when the caller has just read it (the projector), else read here.
+    `record` and `events` (`DagsterReader.events`): what the caller has just read of the run (the
+    projector), else read here. With both, only the compute log storage is read: reading the
+    failures and the captures again cost a FAILED run more than its whole projection.
     """
     try:
         if record is None:
             record = source.run_record(run_id)
         if record is None or record.dagster_run.status != DagsterRunStatus.FAILURE:
             return None
-        found = _failing_step(source, run_id)
+        entries = (
+            events.entries if events is not None else source.iter_events(run_id, of_type=set(_STEP_OUTCOMES))
+        )
+        found = failing_step(entries)
         if found is None:
             return None
         step_key, failure = found
         message = failure_message_lines(failure)
-        captures = [c for c in source.captures(run_id) if step_key in c.step_keys]
+        recorded = captures_from_entries(events.captured) if events is not None else source.captures(run_id)
+        captures = [c for c in recorded if step_key in c.step_keys]
     except DagsterUnavailable as exc:
         log.warning("no log excerpt for run %s: %s", run_id, exc.message)
         return None

@@ -36,6 +36,7 @@ from finops_admin_plugin.models import (
     LoadQuality,
     MvRefreshResponse,
     PeriodResponse,
+    QualityDelivery,
     RunDetailResponse,
     RunResponse,
     RunStatus,
@@ -44,6 +45,7 @@ from finops_admin_plugin.models import (
 )
 from finops_pipeline.contract import (
     ASSET_KEY_PREFIX,
+    DELIVERY_SENSOR_NAME,
     DOMAIN_LABELS,
     DOMAINS,
     MATERIALIZED_VIEWS,
@@ -57,6 +59,7 @@ from finops_pipeline.contract import (
     TAG_TRIGGER,
     TAG_VERSION,
     TRIGGER_CRON,
+    TRIGGER_DELIVERY,
     TRIGGER_MANUAL,
     LoadMeta,
     MvMeta,
@@ -89,7 +92,8 @@ log = logging.getLogger(__name__)
 # What the read model stores of a run; raising it re-projects older runs in the background.
 # 2: the failure excerpt of FAILED runs is stored beside their detail.
 # 3: costs per currency, as exact decimal strings (`billedCost`, `unassignedCost`, anomalies).
-MAPPING_VERSION: Final = 3
+# 4: each period's quality names the delivery of every source it loaded (`deliveries`).
+MAPPING_VERSION: Final = 4
 SCHEDULE_NAME_TAG = "dagster/schedule_name"
 SENSOR_NAME_TAG = "dagster/sensor_name"
 MESSAGE_LIMIT = 300
@@ -149,11 +153,28 @@ def _quality(period: str, value: Any) -> LoadQuality | None:
     if not isinstance(raw, Mapping):
         return None
     unassigned = metadata_money(raw.get("unassigned_cost"))
+    deliveries = _deliveries(period, raw.get("deliveries"))
     try:
-        return LoadQuality.model_validate({**raw, "period": period, "unassigned_cost": unassigned})
+        return LoadQuality.model_validate(
+            {**raw, "period": period, "unassigned_cost": unassigned, "deliveries": deliveries}
+        )
     except ValidationError:
         log.warning("load quality of period %s has an unknown shape; not shown", period)
         return None
+
+
+def _deliveries(period: str, value: Any) -> list[QualityDelivery]:
+    """The `deliveries` of a period's quality; [] when absent (runs before sources, the landing
+    layout). An item of an unknown shape is left out on its own: the rest of the quality stays."""
+    if not isinstance(value, list):
+        return []
+    found = []
+    for item in value:
+        try:
+            found.append(QualityDelivery.model_validate(item))
+        except ValidationError:
+            log.warning("a delivery in the load quality of period %s has an unknown shape; not shown", period)
+    return found
 
 
 def _int(value: Any) -> int | None:
@@ -225,6 +246,8 @@ def run_trigger(tags: Mapping[str, str]) -> Trigger:
     value = (tags.get(TAG_TRIGGER) or "").strip().upper()
     if value == TRIGGER_CRON or (not value and SCHEDULE_NAME_TAG in tags):
         return TRIGGER_CRON
+    if value == TRIGGER_DELIVERY or (not value and tags.get(SENSOR_NAME_TAG) == DELIVERY_SENSOR_NAME):
+        return TRIGGER_DELIVERY
     return TRIGGER_MANUAL
 
 

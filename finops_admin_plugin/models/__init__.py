@@ -18,6 +18,7 @@ from finops_admin_plugin.models.common import (
     Trigger,
 )
 from finops_admin_plugin.models.coverage import CoverageCell, CoverageLoad, CoverageResponse
+from finops_admin_plugin.models.failures import FailureCollectionResponse, FailureSignatureResponse
 from finops_admin_plugin.models.me import AccessResponse, CallerResponse
 from finops_admin_plugin.models.reprocess import (
     DryRunDelivery,
@@ -50,6 +51,7 @@ from finops_admin_plugin.models.runs import (
     MvRefreshResponse,
     PeriodResponse,
     PeriodRole,
+    QualityDelivery,
     QualityRejected,
     QualitySample,
     QualityWarning,
@@ -88,6 +90,8 @@ __all__ = [
     "DryRunResponse",
     "DryRunTotals",
     "ErrorSummary",
+    "FailureCollectionResponse",
+    "FailureSignatureResponse",
     "GateName",
     "LoadQuality",
     "LogExcerpt",
@@ -98,6 +102,7 @@ __all__ = [
     "Period",
     "PeriodResponse",
     "PeriodRole",
+    "QualityDelivery",
     "QualityGate",
     "QualityRejected",
     "QualitySample",

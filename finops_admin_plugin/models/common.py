@@ -34,7 +34,7 @@ __all__ = [
 
 RunStatus = Literal["QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "UNKNOWN"]
 BlockStatus = Literal["NOT_SELECTED", "PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED"]
-Trigger = Literal["CRON", "MANUAL"]
+Trigger = Literal["CRON", "DELIVERY", "MANUAL"]
 
 # A month, YYYY-MM (`finops_pipeline.periods.parse_period` also refuses years before 2000).
 PERIOD_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])$"

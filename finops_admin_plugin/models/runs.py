@@ -42,6 +42,7 @@ __all__ = [
     "MvRefreshResponse",
     "PeriodResponse",
     "PeriodRole",
+    "QualityDelivery",
     "QualityRejected",
     "QualitySample",
     "QualityWarning",
@@ -78,6 +79,17 @@ class ErrorSummary(ApiModel):
     count: int = 0
     message: str | None = Field(
         default=None, description="the first failure's cause, on one line (no stack trace)"
+    )
+    signature: str | None = Field(
+        default=None,
+        description="a FAILED run's cause as `GET /failures` groups it (the first failure's signature); "
+        "null for other runs, and for a FAILED run until the read model has stored it",
+    )
+    seen_in_runs: int | None = Field(
+        default=None, description="how many stored runs failed with this signature (this one included)"
+    )
+    first_seen: datetime | None = Field(
+        default=None, description="when a run first failed with this signature"
     )
 
 
@@ -214,6 +226,15 @@ class QualityWarning(ApiModel):
     count: int
 
 
+class QualityDelivery(ApiModel):
+    """The delivery of one source that a load of one period took."""
+
+    source: str = Field(description="the source's name (FINOPS_SOURCES)")
+    delivery_id: str
+    files: int
+    bytes: int
+
+
 class LoadQuality(ApiModel):
     """What a domain's load of one period saw."""
 
@@ -228,6 +249,11 @@ class LoadQuality(ApiModel):
     unassigned_rows: int | None = None
     gate: QualityGate | None = Field(
         default=None, description="the quality gate that failed the period (its previous rows were kept)"
+    )
+    deliveries: list[QualityDelivery] = Field(
+        default_factory=list,
+        description="one per source whose delivery was loaded; empty for the landing layout "
+        "(FINOPS_LANDING_URI) and for runs of older versions",
     )
 
 

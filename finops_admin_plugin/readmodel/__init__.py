@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.readmodel.pool import ReadModelUnavailable
 from finops_admin_plugin.readmodel.projector import Projector
-from finops_admin_plugin.readmodel.query import SORTS, CursorError, Page, RunFilters, Sort
+from finops_admin_plugin.readmodel.query import SORTS, CursorError, ListedRun, Page, RunFilters, Sort
 from finops_admin_plugin.readmodel.store import ReadModel
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SORTS",
     "CursorError",
+    "ListedRun",
     "Page",
     "Projector",
     "ReadModel",

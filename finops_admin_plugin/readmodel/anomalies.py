@@ -105,7 +105,7 @@ _N = TypeVar("_N", float, Decimal)
 def period_roles(periods: Iterable[str], run_start: datetime) -> str:
     """The roles of a run's periods relative to its start, sorted, comma separated
     (`CURRENT,PREVIOUS` for a scheduled run): part of what makes runs comparable.
-    The read model's migration 8 computes the same text in SQL for stored runs."""
+    The read model's migration 9 computes the same text in SQL for stored runs."""
     return ",".join(sorted(period_role(p, run_start) for p in periods))
 
 

@@ -96,7 +96,7 @@ def delete_run(conn: psycopg.Connection, run_id: str) -> None:
 def truncate(conn: psycopg.Connection) -> None:
     conn.execute(
         f"TRUNCATE {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
-        f"{SCHEMA}.load_quality"
+        f"{SCHEMA}.load_quality, {SCHEMA}.failures"
     )
     conn.execute(f"DELETE FROM {SCHEMA}.meta WHERE key = 'watermark'")
 
@@ -111,5 +111,5 @@ def vacuum(conn: psycopg.Connection) -> None:
     """
     conn.execute(
         f"VACUUM (ANALYZE) {SCHEMA}.runs, {SCHEMA}.run_details, {SCHEMA}.blocks, {SCHEMA}.period_loads, "
-        f"{SCHEMA}.load_quality"
+        f"{SCHEMA}.load_quality, {SCHEMA}.failures"
     )

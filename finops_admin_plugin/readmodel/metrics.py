@@ -13,6 +13,9 @@ What each metric comes from:
   load left in `finops.releves` (a load replaces its month);
 - `finops_load_rows_{read,loaded}_total{domain}`, `finops_load_rows_rejected_total{domain,reason}`,
   `finops_quality_gate_failures_total{domain,gate}`: every projected load;
+- `finops_failure_signature_runs{signature,kind}`: runs that failed with each failure signature
+  over the last `FAILURE_DAYS` days, the `FAILURE_SIGNATURES` most frequent only (the text of
+  a signature is in `GET /failures`; its id keeps the label short and the series few);
 - `finops_runs_total{status,trigger}`, `finops_runs_in_progress`,
   `finops_run_oldest_in_progress_start_timestamp_seconds`, `finops_run_duration_seconds`
   (histogram of finished runs): the read model's runs;
@@ -21,13 +24,23 @@ What each metric comes from:
 - `finops_readmodel_lag_seconds`: Dagster's newest FinOps run change not projected yet;
   `finops_readmodel_runs_to_reproject`: runs stored by an older mapping, still to re-project
   after an upgrade (the projector does it in the background);
-- `finops_dagster_daemon_heartbeat_timestamp_seconds{daemon}`: Dagster's daemon heartbeats.
+- `finops_dagster_daemon_heartbeat_timestamp_seconds{daemon}`: Dagster's daemon heartbeats;
+- per configured source (`FINOPS_SOURCES`, or the landing sources), from schema `finops_sources`
+  that the delivery sensor and the loads write: `finops_source_last_delivery_timestamp_seconds`
+  (its newest complete delivery), `finops_source_last_loaded_timestamp_seconds` (its newest
+  loaded delivery's load), `finops_source_incomplete_deliveries` and
+  `finops_source_incomplete_oldest_age_seconds` (data without a complete delivery),
+  `finops_source_pending_oldest_age_seconds` (the oldest complete delivery not loaded yet),
+  `finops_source_months{state}` (its last `PERIODS` months by state, as `GET /sources` derives
+  them), `finops_source_last_scan_timestamp_seconds` and `finops_source_scan_failing` (the
+  sensor's last listing, 1 when it failed). Labels `source`, `domain` (and `kind` on the last
+  delivery); a source with no delivery yet has no last-delivery sample.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, get_args
 
@@ -38,11 +51,15 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION
+from finops_admin_plugin.mapping.sources import map_source
 from finops_admin_plugin.models import QualityGate, RunStatus
+from finops_admin_plugin.models.sources import SOURCE_STATES
 from finops_admin_plugin.readmodel import ReadModel
 from finops_admin_plugin.readmodel.schema import SCHEMA
 from finops_pipeline.contract import ASSET_KEY_PREFIX, DOMAINS, MATERIALIZED_VIEWS, TRIGGERS, MvMeta
 from finops_pipeline.periods import add_months, format_period
+from finops_pipeline.sources.config import Source
+from finops_pipeline.sources.state import last_scans, source_activity, source_months
 
 __all__ = ["DURATION_BUCKETS", "PERIODS", "FinopsCollector", "render"]
 
@@ -50,6 +67,8 @@ PERIODS: Final = 13  # the current month and the 12 before it
 DURATION_BUCKETS: Final = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
 GATES: Final[tuple[str, ...]] = get_args(QualityGate)
 RUN_STATUSES: Final[tuple[str, ...]] = get_args(RunStatus)
+FAILURE_DAYS: Final = 7
+FAILURE_SIGNATURES: Final = 10  # series per scrape at most: a label per cause would grow without bound
 
 
 def _first_period(now: datetime) -> str:
@@ -61,20 +80,106 @@ class FinopsCollector(Collector):
     """One scrape: reads everything when `collect` is called, never at registration."""
 
     def __init__(
-        self, store: ReadModel, source: DagsterReader | None, *, now: datetime | None = None
+        self,
+        store: ReadModel,
+        source: DagsterReader | None,
+        *,
+        now: datetime | None = None,
+        sources: Sequence[Source] = (),
     ) -> None:
         self.store = store
         self.source = source
         self.now = now
+        self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
         now = self.now or datetime.now(UTC)
         with self.store.connection() as conn:
             yield from self._loads(conn, now)
             yield from self._runs(conn)
+            yield from self._sources(conn, now)
+            yield from self._failures(conn, now)
             watermark = self.store.watermark(conn)
         if self.source is not None:
             yield from self._dagster(watermark)
+
+    # --- sources (schema finops_sources) --------------------------------------------------
+
+    def _sources(self, conn: psycopg.Connection, now: datetime) -> Iterator[Metric]:
+        labels = ["source", "domain"]
+        delivered = GaugeMetricFamily(
+            "finops_source_last_delivery_timestamp_seconds",
+            "When the source's newest complete delivery was completed by its provider.",
+            labels=[*labels, "kind"],
+        )
+        loaded = GaugeMetricFamily(
+            "finops_source_last_loaded_timestamp_seconds",
+            "When a delivery of the source was last loaded.",
+            labels=labels,
+        )
+        incomplete = GaugeMetricFamily(
+            "finops_source_incomplete_deliveries",
+            "Months of the source with data but no complete delivery (no manifest, still settling).",
+            labels=labels,
+        )
+        incomplete_age = GaugeMetricFamily(
+            "finops_source_incomplete_oldest_age_seconds",
+            "Age of the source's oldest incomplete delivery (0 when none).",
+            labels=labels,
+        )
+        pending_age = GaugeMetricFamily(
+            "finops_source_pending_oldest_age_seconds",
+            "Age of the source's oldest complete delivery not loaded yet (0 when none).",
+            labels=labels,
+        )
+        months = GaugeMetricFamily(
+            "finops_source_months",
+            f"The source's last {PERIODS} months by state (LOADED, PENDING, INCOMPLETE, FAILED, MISSING).",
+            labels=[*labels, "state"],
+        )
+        scanned = GaugeMetricFamily(
+            "finops_source_last_scan_timestamp_seconds",
+            "When the delivery sensor last listed the source.",
+            labels=labels,
+        )
+        failing = GaugeMetricFamily(
+            "finops_source_scan_failing",
+            "1 when the delivery sensor's last listing of the source failed (its storage did not answer).",
+            labels=labels,
+        )
+        names = [s.name for s in self.sources]
+        try:
+            activity = source_activity(conn, names) if names else {}
+            scans = last_scans(conn, names) if names else {}
+            rows = source_months(conn, names, PERIODS) if names else []
+        except psycopg.errors.UndefinedTable:
+            activity, scans, rows = {}, {}, []  # the pipeline has not scanned nor loaded yet
+        for source in self.sources:
+            key = [source.name, source.domain]
+            figures = activity.get(source.name)
+            if figures is not None and figures.last_delivered_at is not None:
+                delivered.add_metric([*key, source.kind], figures.last_delivered_at.timestamp())
+            if figures is not None and figures.last_loaded_at is not None:
+                loaded.add_metric(key, figures.last_loaded_at.timestamp())
+            incomplete.add_metric(key, figures.incomplete if figures is not None else 0)
+            since = figures.incomplete_since if figures is not None else None
+            incomplete_age.add_metric(key, max(0.0, (now - since).total_seconds()) if since else 0.0)
+            scan = scans.get(source.name)
+            if scan is not None:
+                scanned.add_metric(key, scan.scanned_at.timestamp())
+            failing.add_metric(key, 1 if scan is not None and scan.error else 0)
+            view = map_source(source, rows, scan, now, limit=PERIODS)
+            counts = dict.fromkeys(SOURCE_STATES, 0)
+            oldest_pending = 0.0
+            for month in view.months:
+                counts[month.state] += 1
+                if month.state == "PENDING" and month.latest is not None:
+                    age = (now - month.latest.delivered_at).total_seconds()
+                    oldest_pending = max(oldest_pending, age)
+            for state, count in counts.items():
+                months.add_metric([*key, state], count)
+            pending_age.add_metric(key, oldest_pending)
+        yield from (delivered, loaded, incomplete, incomplete_age, pending_age, months, scanned, failing)
 
     # --- read model ------------------------------------------------------------------------
 
@@ -144,6 +249,22 @@ class FinopsCollector(Collector):
         for (domain, gate), count in failures.items():
             gates.add_metric([domain, gate], count)
         yield gates
+
+    def _failures(self, conn: psycopg.Connection, now: datetime) -> Iterator[Metric]:
+        runs = GaugeMetricFamily(
+            "finops_failure_signature_runs",
+            f"Runs that failed with each cause (failure signature, GET /failures) over the last "
+            f"{FAILURE_DAYS} days; the {FAILURE_SIGNATURES} most frequent.",
+            labels=["signature", "kind"],
+        )
+        for signature, kind, count in conn.execute(
+            f"SELECT signature, min(kind), count(*) FROM {SCHEMA}.failures "
+            "WHERE failed_at >= %s - make_interval(days => %s) "
+            "GROUP BY signature ORDER BY count(*) DESC, max(failed_at) DESC, signature LIMIT %s",
+            (now, FAILURE_DAYS, FAILURE_SIGNATURES),
+        ):
+            runs.add_metric([signature, kind], int(count))
+        yield runs
 
     def _runs(self, conn: psycopg.Connection) -> Iterator[Metric]:
         runs = CounterMetricFamily(
@@ -241,10 +362,10 @@ class FinopsCollector(Collector):
         yield beats
 
 
-def render(store: ReadModel, source: DagsterReader | None) -> bytes:
+def render(store: ReadModel, source: DagsterReader | None, sources: Sequence[Source] = ()) -> bytes:
     """The whole exposition, collected now."""
     from prometheus_client import generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FinopsCollector(store, source))
+    registry.register(FinopsCollector(store, source, sources=sources))
     return generate_latest(registry)

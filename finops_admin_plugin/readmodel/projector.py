@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from dagster import RunRecord
 
-from finops_admin_plugin.dagster_reader import DagsterReader
+from finops_admin_plugin.dagster_reader import DagsterReader, RunEvents
 from finops_admin_plugin.logs import build_excerpt
 from finops_admin_plugin.mapping.runs import map_run_detail
 from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
@@ -74,16 +74,17 @@ class Projector:
             detail,
             dagster_updated=record.update_timestamp.timestamp(),
             event_id=events.last_id,
-            excerpt=self._excerpt(record, detail),
+            excerpt=self._excerpt(record, detail, events),
             score=score,
         )
 
-    def _excerpt(self, record: RunRecord, detail: RunDetailResponse) -> LogExcerpt | None:
+    def _excerpt(self, record: RunRecord, detail: RunDetailResponse, events: RunEvents) -> LogExcerpt | None:
         """The failure excerpt of an ended FAILED run, stored with its detail: its compute logs no
-        longer change, and reading them (with the event log) on every request cost most of a detail."""
+        longer change, and reading them (with the event log) on every request cost most of a detail.
+        Built from the events just read for the mapping: only the step's stderr is read."""
         if detail.status != "FAILED":
             return None
-        return build_excerpt(self.source, record.dagster_run.run_id, record=record)
+        return build_excerpt(self.source, record.dagster_run.run_id, record=record, events=events)
 
     def follow_updates(
         self, conn: psycopg.Connection, *, score: bool = True, lookback: float = LOOKBACK_SECONDS
@@ -217,7 +218,7 @@ class Projector:
                 detail,
                 dagster_updated=record.update_timestamp.timestamp(),
                 event_id=events.last_id,
-                excerpt=self._excerpt(record, detail),
+                excerpt=self._excerpt(record, detail, events),
             )
         except (ReadModelUnavailable, psycopg.OperationalError):
             raise

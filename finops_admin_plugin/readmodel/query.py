@@ -37,6 +37,7 @@ __all__ = [
     "SORTS",
     "CursorError",
     "CursorKey",
+    "ListedRun",
     "Page",
     "RunExport",
     "RunFilters",
@@ -75,6 +76,7 @@ class RunFilters:
     start_before: datetime | None = None  # exclusive
     q: str | None = None
     anomalous: bool | None = None
+    signature: str | None = None  # runs that failed with this failure signature
     sort: Sort = "-startTime"
 
     def fingerprint(self) -> str:
@@ -86,7 +88,7 @@ class RunFilters:
     @property
     def counted(self) -> bool:
         """True when `run_counts` answers the total: only its columns are filtered on."""
-        return self.start_from is None and self.start_before is None and not self.q
+        return self.start_from is None and self.start_before is None and not self.q and not self.signature
 
     def where(self) -> tuple[sql.Composable, list[Any]]:
         """The WHERE clause on `runs`; with `counted`, it reads only columns `run_counts` has too."""
@@ -115,6 +117,13 @@ class RunFilters:
             params.append(self.q.replace("\\", "").replace("%", "").replace("_", "") + "%")
         if self.anomalous is not None:
             clauses.append(sql.SQL("anomalous") if self.anomalous else sql.SQL("NOT anomalous"))
+        if self.signature:
+            clauses.append(
+                sql.SQL("run_id IN (SELECT run_id FROM {}.failures WHERE signature = %s)").format(
+                    sql.Identifier(SCHEMA)
+                )
+            )
+            params.append(self.signature)
         if not clauses:
             return sql.SQL("TRUE"), params
         return sql.SQL(" AND ").join(clauses), params
@@ -169,15 +178,28 @@ def _order(sort: Sort) -> tuple[sql.Composable, str, bool]:
     return order, column, descending
 
 
+def _listed(alias: str) -> sql.Composed:
+    """A stored summary as the list serves it: JSON text (parsing 50 summaries into dicts and
+    writing them out again cost about 1 ms a page), with its start and end time for its links. A
+    summary stored before costs were per currency has one figure over every currency: it cannot be
+    split, so it is listed without it (`[]`) until the projector re-projects the run."""
+    return sql.SQL(
+        "(CASE WHEN jsonb_typeof({a}.summary #> '{{volumes,billedCost}}') = 'array' THEN {a}.summary "
+        "ELSE jsonb_set({a}.summary, '{{volumes,billedCost}}', '[]') END)::text, "
+        "{a}.summary ->> 'startTime', {a}.summary ->> 'endTime'"
+    ).format(a=sql.Identifier(alias))
+
+
 def count_and_page_sql(
     filters: RunFilters, limit: int, after: tuple[Any, str] | None
 ) -> tuple[sql.Composed, list[Any]]:
-    """total, then up to `limit + 1` rows (sort value, run id, summary); total comes on every row.
+    """total, then up to `limit + 1` rows (sort value, run id, summary text, start time, end time);
+    total comes on every row.
 
     Two shapes of page, because of how runs are spread in time:
     - most filters match a good share of all runs, spread over time: walking the
       sort index and skipping non-matching runs finds a page quickly;
-    - a period or run-id filter matches few runs, and a period's runs all started
+    - a period, run-id or signature filter matches few runs, and a period's runs all started
       around that month: walking the sort index from the newest run would skip
       every run since (33 ms for a period 20 months back, at 100k runs). Its
       matches are collected first through the GIN/prefix index (MATERIALIZED:
@@ -208,27 +230,27 @@ def count_and_page_sql(
         "key_order": _order_by(sql.SQL("sort_value"), descending),
         "page_order": _order_by(sql.SQL("p.sort_value"), descending, run_id=sql.SQL("p.run_id")),
     }
-    if filters.periods or filters.q:
+    if filters.periods or filters.q or filters.signature:
         query = sql.SQL(
             "WITH matching AS MATERIALIZED ("
             "  SELECT {col} AS sort_value, run_id FROM {schema}.runs WHERE {page_where}) "
-            "SELECT c.total, p.sort_value, p.run_id, r.summary "
+            "SELECT c.total, p.sort_value, p.run_id, {listed} "
             "FROM ({total}) c "
             "LEFT JOIN LATERAL ("
             "  SELECT sort_value, run_id FROM matching WHERE c.total > 0 ORDER BY {key_order} LIMIT %s"
             ") p ON TRUE "
             "LEFT JOIN {schema}.runs r ON r.run_id = p.run_id "
             "ORDER BY {page_order}"
-        ).format(**names)
+        ).format(**names, listed=_listed("r"))
         return query, [*page_params, *params, limit + 1]
     query = sql.SQL(
-        "SELECT c.total, p.sort_value, p.run_id, p.summary "
+        "SELECT c.total, p.sort_value, p.run_id, {listed} "
         "FROM ({total}) c "
         "LEFT JOIN LATERAL ("
         "  SELECT {col} AS sort_value, run_id, summary FROM {schema}.runs"
         "  WHERE c.total > 0 AND {page_where} ORDER BY {order} LIMIT %s"
         ") p ON TRUE"
-    ).format(**names)
+    ).format(**names, listed=_listed("p"))
     return query, [*params, *page_params, limit + 1]
 
 
@@ -262,10 +284,25 @@ def export_currencies_sql(filters: RunFilters) -> tuple[sql.Composed, list[Any]]
 
 
 @dataclass(frozen=True)
+class ListedRun:
+    """A run's list item as stored (a JSON object without links), and what its links are built from."""
+
+    run_id: str
+    start_time: str | None
+    end_time: str | None
+    json: str
+
+
+@dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    runs: list[ListedRun]
     next_after: tuple[Any, str] | None  # (sort value, run id) of the last item when there is more
     total: int
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The list items, without links, parsed (the API serves `runs`' JSON text as it is)."""
+        return [json.loads(run.json) for run in self.runs]
 
 
 def load_cursor_key(conn: psycopg.Connection) -> CursorKey | None:
@@ -278,12 +315,13 @@ def page(conn: psycopg.Connection, filters: RunFilters, limit: int, after: tuple
     query, params = count_and_page_sql(filters, limit, after)
     rows = conn.execute(query, params).fetchall()
     total = int(rows[0][0]) if rows else 0
-    items = [(r[1], r[2], r[3]) for r in rows if r[2] is not None]
+    found = [r for r in rows if r[2] is not None]
     next_after = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_after = (items[-1][0], items[-1][1])
-    return Page(items=[i[2] for i in items], next_after=next_after, total=total)
+    if len(found) > limit:
+        found = found[:limit]
+        next_after = (found[-1][1], found[-1][2])
+    runs = [ListedRun(run_id=r[2], start_time=r[4], end_time=r[5], json=r[3]) for r in found]
+    return Page(runs=runs, next_after=next_after, total=total)
 
 
 @dataclass(frozen=True)

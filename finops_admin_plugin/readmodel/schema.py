@@ -206,6 +206,26 @@ ALTER TABLE {SCHEMA}.blocks DROP COLUMN billed_cost;
 ALTER TABLE {SCHEMA}.blocks ADD COLUMN billed_cost jsonb NOT NULL DEFAULT '{{}}';
 """
 
+# The signatures of FAILED runs (`readmodel.failures`): one row per (run, signature), with the
+# domains it struck and the run's source. FAILED runs stored before are marked for re-projection
+# (mapping version 0): the projector signs them in the background, newest first, so existing
+# history shows up without a `finops reindex`.
+_FAILURES: Final = f"""
+CREATE TABLE {SCHEMA}.failures (
+    run_id    text NOT NULL REFERENCES {SCHEMA}.runs (run_id) ON DELETE CASCADE,
+    signature text NOT NULL,
+    kind      text NOT NULL,
+    text      text NOT NULL,
+    domains   text[] NOT NULL,
+    source    text,
+    failed_at timestamptz NOT NULL,
+    PRIMARY KEY (run_id, signature)
+);
+CREATE INDEX failures_by_signature ON {SCHEMA}.failures (signature, failed_at DESC);
+CREATE INDEX failures_by_time ON {SCHEMA}.failures (failed_at DESC);
+UPDATE {SCHEMA}.runs SET mapping_version = 0 WHERE status = 'FAILED';
+"""
+
 # Anomalies compare like with like (`anomalies.RUN_HISTORY` / `BLOCK_HISTORY`): the trigger and the
 # roles of the periods (CURRENT / PREVIOUS / OTHER month of the run's start, sorted, as
 # `anomalies.period_roles` writes them) join the keys, and blocks carry their run's. Stored runs get
@@ -244,7 +264,8 @@ MIGRATIONS: Final = (
               _MAPPING_VERSION),
     Migration(6, "the failure excerpt of FAILED runs beside their detail", _EXCERPT),
     Migration(7, "billed cost of runs and blocks per currency, exact (jsonb)", _COSTS_PER_CURRENCY),
-    Migration(8, "trigger and period roles as anomaly comparability keys (run `finops reindex` to rescore)",
+    Migration(8, "failure signatures of FAILED runs (re-projects the FAILED runs stored before)", _FAILURES),
+    Migration(9, "trigger and period roles as anomaly comparability keys (run `finops reindex` to rescore)",
               _COMPARABLE_KEYS),
 )  # fmt: skip
 

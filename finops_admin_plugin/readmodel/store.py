@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from finops_admin_plugin.models import LogExcerpt, RunDetailResponse
-from finops_admin_plugin.readmodel import bookkeeping, query, scoring, writes
+from finops_admin_plugin.readmodel import bookkeeping, failures, query, scoring, writes
 from finops_admin_plugin.readmodel.bookkeeping import StoredVersion
 from finops_admin_plugin.readmodel.pool import Pool, ReadModelUnavailable
 from finops_admin_plugin.readmodel.query import CursorKey, Page, RunExport, RunFilters, StoredDetail
@@ -152,6 +153,18 @@ class ReadModel:
     def latest_loads(self, periods: Sequence[str]) -> list[dict[str, Any]]:
         with self.connection() as conn:
             return query.latest_loads(conn, periods)
+
+    def failure_page(
+        self, filters: failures.FailureFilters, limit: int, after: tuple[datetime, str] | None
+    ) -> failures.FailurePage:
+        """Failure signatures, last seen first (`failures.failures_page`)."""
+        with self.connection() as conn:
+            return failures.failures_page(conn, filters, limit, after)
+
+    def signature_stats(self, signatures: Sequence[str]) -> dict[str, failures.SignatureStats]:
+        """Runs and first failure of each signature (`failures.signature_stats`)."""
+        with self.connection() as conn:
+            return failures.signature_stats(conn, signatures)
 
     def count(self) -> int:
         with self.connection() as conn:

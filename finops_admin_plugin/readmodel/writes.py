@@ -3,13 +3,14 @@ batches sent with COPY into an emptied read model by a reindex (`insert_new`).
 
 A run is stored as its `runs` row (typed columns for filters and sorts, and the
 list item JSON), its detail JSON in `run_details`, and the rows derived from its
-blocks (`blocks`, `period_loads`, `load_quality`).
+blocks (`blocks`, `period_loads`, `load_quality`) and, for a FAILED run, its failure signatures
+(`failures`, with `errors.signature` set in both JSON documents).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ from psycopg.types.json import Jsonb
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
 from finops_admin_plugin.models import LogExcerpt, Money, RunDetailResponse
 from finops_admin_plugin.readmodel.anomalies import SCORED_RUN_STATUSES, period_roles
+from finops_admin_plugin.readmodel.failures import FAILURE_COLUMNS, failure_rows, signed
 from finops_admin_plugin.readmodel.schema import SCHEMA
 from finops_admin_plugin.readmodel.scoring import score_stored_run
 
@@ -49,6 +51,7 @@ def save(
     `score` computes the anomalies of a finished run against what is stored
     already (reindex scores afterwards, in start order, instead).
     """
+    detail, _ = signed(detail)
     with conn.transaction():
         row = conn.execute(
             f"""
@@ -99,6 +102,7 @@ def insert_new(conn: psycopg.Connection, projected: Sequence[Projected]) -> int:
     """
     if not projected:
         return 0
+    projected = [replace(p, detail=signed(p.detail)[0]) for p in projected]
     with conn.transaction(), conn.cursor() as cur:
         with cur.copy(f"COPY {SCHEMA}.runs ({_RUN_COLUMNS}) FROM STDIN") as copy:
             for p in projected:
@@ -227,9 +231,15 @@ def _load_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
     ]
 
 
+def _failure_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
+    # `detail` is signed already: signing again is pure, and cheap next to a run's mapping.
+    return failure_rows(detail, signed(detail)[1])
+
+
 # The tables derived from a run besides `runs` and `run_details`: (table, columns, rows of a run).
 _RUN_CHILDREN: Final[tuple[tuple[str, str, Callable[[RunDetailResponse], list[tuple[Any, ...]]]], ...]] = (
     ("blocks", _BLOCK_COLUMNS, _block_rows),
     ("period_loads", _LOAD_COLUMNS, _load_rows),
     ("load_quality", _QUALITY_COLUMNS, _quality_rows),
+    ("failures", FAILURE_COLUMNS, _failure_rows),
 )

@@ -1,10 +1,10 @@
 """Serves the UI's static files and the little configuration the page needs.
 
 The page is one `index.html` routed in the browser on `location.pathname`, so the addresses of
-its screens (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`) all answer that file. Its script is a set
-of ES modules (`main.js` imports the others), served as `text/javascript`: a browser refuses a
-module of any other type. Every answer of the UI carries a strict Content-Security-Policy: the
-page loads only its own scripts and style.
+its screens (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`, `/ui/sources`, `/ui/failures`) all answer
+that file. Its script is a set of ES modules (`main.js` imports the others), served as
+`text/javascript`: a browser refuses a module of any other type. Every answer of the UI carries a strict
+Content-Security-Policy: the page loads only its own scripts and style.
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ def mount_ui(app: FastAPI) -> None:
 
     @app.get(f"{UI_PATH}/coverage", include_in_schema=False)
     def _ui_coverage() -> FileResponse:
+        return _index()
+
+    @app.get(f"{UI_PATH}/sources", include_in_schema=False)
+    def _ui_sources() -> FileResponse:
+        return _index()
+
+    @app.get(f"{UI_PATH}/failures", include_in_schema=False)
+    def _ui_failures() -> FileResponse:
         return _index()
 
     app.mount(f"{UI_PATH}/", _UiFiles(directory=STATIC_DIR, html=True), name="ui")

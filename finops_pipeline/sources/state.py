@@ -34,10 +34,14 @@ __all__ = [
     "DeliveryRow",
     "LoadRow",
     "MonthRow",
+    "ScanRow",
+    "SourceActivity",
     "ensure_schema",
+    "last_scans",
     "loaded_deliveries",
     "record_load",
     "record_scan",
+    "source_activity",
     "source_months",
 ]
 
@@ -264,3 +268,46 @@ def source_months(conn: psycopg.Connection[Any], sources: Sequence[str], limit: 
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    source: str
+    scanned_at: datetime
+    error: str | None
+
+
+def last_scans(conn: psycopg.Connection[Any], sources: Sequence[str]) -> dict[str, ScanRow]:
+    """source -> its last listing (time, and the error when it failed), for the given sources."""
+    rows = conn.execute(
+        "SELECT source, scanned_at, error FROM finops_sources.scans WHERE source = ANY(%s)",
+        (list(sources),),
+    ).fetchall()
+    return {r[0]: ScanRow(r[0], r[1], r[2]) for r in rows}
+
+
+@dataclass(frozen=True)
+class SourceActivity:
+    """A source's figures over all its months, for metrics and alerts."""
+
+    source: str
+    last_delivered_at: datetime | None  # the newest complete delivery's time
+    last_loaded_at: datetime | None  # the newest LOADED load's time
+    incomplete: int  # months with data but no complete delivery at the last scan
+    incomplete_since: datetime | None  # the oldest of them
+
+
+_ACTIVITY_SQL: Final = """
+SELECT s.source,
+       (SELECT max(delivered_at) FROM finops_sources.deliveries d WHERE d.source = s.source),
+       (SELECT max(at) FROM finops_sources.loads l WHERE l.source = s.source AND l.status = 'LOADED'),
+       (SELECT count(*) FROM finops_sources.incomplete i WHERE i.source = s.source),
+       (SELECT min(since) FROM finops_sources.incomplete i WHERE i.source = s.source)
+FROM unnest(%s::text[]) AS s(source)
+"""
+
+
+def source_activity(conn: psycopg.Connection[Any], sources: Sequence[str]) -> dict[str, SourceActivity]:
+    """source -> its newest delivery and load times and its incomplete deliveries."""
+    rows = conn.execute(_ACTIVITY_SQL, (list(sources),)).fetchall()
+    return {r[0]: SourceActivity(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows}

@@ -9,6 +9,7 @@ import {
   RunDetail,
   RunList,
   RunQuery,
+  SourceList,
 } from './types';
 
 /** Log selection of `GET /runs/{runId}/logs`. @public */
@@ -38,6 +39,15 @@ export interface FinopsAdminApi {
   getRun(runId: string): Promise<RunDetail>;
   /** `GET /runs/{runId}/logs` */
   downloadLogs(runId: string, options?: LogsOptions): Promise<DownloadedFile>;
+  /**
+   * `GET /runs/{runId}/logs?follow=true`: the log as the run writes it. Resolves once the API
+   * accepted the follow, with the body to read; the stream ends a few seconds after the run (or
+   * step) ends. Aborting `signal` closes it (the API then stops its work).
+   */
+  followLogs(
+    runId: string,
+    options?: LogsOptions & { signal?: AbortSignal },
+  ): Promise<ReadableStream<Uint8Array>>;
   /** `POST /runs/reprocess` with `dryRun: true` */
   previewReprocess(input: ReprocessInput): Promise<DryRunResult>;
   /** `POST /runs/reprocess` with `dryRun: false`; the key makes a repeated click file one request */
@@ -49,6 +59,8 @@ export interface FinopsAdminApi {
   getReprocess(requestId: string): Promise<ReprocessRequest>;
   /** `GET /coverage` */
   getCoverage(options?: { months?: number }): Promise<Coverage>;
+  /** `GET /sources` (`limit`: months per source, newest first) */
+  getSources(options?: { limit?: number }): Promise<SourceList>;
 }
 
 /** @public */

@@ -155,6 +155,26 @@ describe('FinopsAdminClient', () => {
     });
   });
 
+  it('lists the sources, with the months per source when given', async () => {
+    server.use(
+      http.get(`${API}/sources`, () =>
+        HttpResponse.json({ items: [], sourcesFile: false }),
+      ),
+    );
+    const client = testClient();
+    expect(await client.getSources()).toEqual({
+      items: [],
+      sourcesFile: false,
+    });
+    await client.getSources({ limit: 6 });
+    expect(
+      requests.map(r => new URL(r.url).pathname + new URL(r.url).search),
+    ).toEqual([
+      '/api/proxy/finops-admin/sources',
+      '/api/proxy/finops-admin/sources?limit=6',
+    ]);
+  });
+
   it('downloads logs as a blob named by the server, with the token (a plain link would carry none)', async () => {
     server.use(
       http.get(

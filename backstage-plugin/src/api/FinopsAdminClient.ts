@@ -11,6 +11,7 @@ import {
   RunDetail,
   RunList,
   RunQuery,
+  SourceList,
 } from './types';
 
 /** The proxy entry (app-config `proxy.endpoints./finops-admin`) in front of the API. */
@@ -106,6 +107,23 @@ export class FinopsAdminClient implements FinopsAdminApi {
     );
   }
 
+  async followLogs(
+    runId: string,
+    options: LogsOptions & { signal?: AbortSignal } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const params = new URLSearchParams({ follow: 'true' });
+    if (options.step) params.set('step', options.step);
+    if (options.stream) params.set('stream', options.stream);
+    const response = await this.request(
+      `/runs/${encodeURIComponent(runId)}/logs${suffix(params)}`,
+      { signal: options.signal, headers: { Accept: 'text/plain' } },
+    );
+    if (!response.body) {
+      throw new Error('the log stream cannot be read in this browser');
+    }
+    return response.body;
+  }
+
   async previewReprocess(input: ReprocessInput): Promise<DryRunResult> {
     return this.json('/runs/reprocess', {
       method: 'POST',
@@ -139,6 +157,12 @@ export class FinopsAdminClient implements FinopsAdminApi {
     if (options.months !== undefined)
       params.set('months', String(options.months));
     return this.json(`/coverage${suffix(params)}`);
+  }
+
+  async getSources(options: { limit?: number } = {}): Promise<SourceList> {
+    const params = new URLSearchParams();
+    if (options.limit !== undefined) params.set('limit', String(options.limit));
+    return this.json(`/sources${suffix(params)}`);
   }
 
   private async request(path: string, init?: RequestInit): Promise<Response> {

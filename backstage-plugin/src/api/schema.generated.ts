@@ -19,6 +19,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/finops/admin/failures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Failures grouped by cause: runs per signature, first and last seen, domains, sources */
+    get: operations['list_failures_finops_admin_failures_get'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/finops/admin/healthz': {
     parameters: {
       query?: never;
@@ -162,8 +179,25 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Download a run's logs: event log and step stdout/stderr, as one text attachment */
+    /** Download a run's logs: event log and step stdout/stderr, as one text attachment; or follow them as they are written (follow=true) */
     get: operations['download_logs_finops_admin_runs__runId__logs_get'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/finops/admin/sources': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The configured sources of cost data and, per month, their deliveries and state */
+    get: operations['sources_finops_admin_sources_get'];
     put?: never;
     post?: never;
     delete?: never;
@@ -669,16 +703,97 @@ export interface components {
        */
       count: number;
       /**
+       * Firstseen
+       * @description when a run first failed with this signature
+       */
+      firstSeen: string | null;
+      /**
        * Message
        * @description the first failure's cause, on one line (no stack trace)
        */
       message: string | null;
+      /**
+       * Seeninruns
+       * @description how many stored runs failed with this signature (this one included)
+       */
+      seenInRuns: number | null;
+      /**
+       * Signature
+       * @description a FAILED run's cause as `GET /failures` groups it (the first failure's signature); null for other runs, and for a FAILED run until the read model has stored it
+       */
+      signature: string | null;
+    };
+    /** FailureCollectionResponse */
+    FailureCollectionResponse: {
+      /** Items */
+      items: components['schemas']['FailureSignatureResponse'][];
+      pageInfo: components['schemas']['PageInfo'];
+      /** Totalitems */
+      totalItems: number;
+    };
+    /**
+     * FailureSignatureResponse
+     * @description One cause of failure and the runs it failed.
+     */
+    FailureSignatureResponse: {
+      /**
+       * Count
+       * @description runs that failed with it (in the `from`/`to` window)
+       */
+      count: number;
+      /**
+       * Domains
+       * @description the domains whose block failed with it, canonical order
+       */
+      domains: ('open' | 'private' | 'public' | 'native')[];
+      /**
+       * Firstseen
+       * Format: date-time
+       * @description when the first of those runs failed
+       */
+      firstSeen: string;
+      /**
+       * Kind
+       * @description the quality gate (`empty`, `rejected_ratio`...), else the exception type (`OperationalError`...), else Dagster's kind of failure (`FAILURE`, `EXCEPTION`, `FRAMEWORK`, `INTERRUPTED`; `RUN` when no domain's block failed)
+       */
+      kind: string;
+      /**
+       * Lastseen
+       * Format: date-time
+       * @description when the latest of those runs failed
+       */
+      lastSeen: string;
+      /**
+       * Runs
+       * @description the latest of those runs, newest first (at most 5)
+       */
+      runs: string[];
+      /**
+       * Signature
+       * @description stable id of the cause (hash of `kind` and `text`); `GET /runs?signature=` lists its runs
+       */
+      signature: string;
+      /**
+       * Sources
+       * @description the sources whose delivery launched those runs (`finops/requested_by` `source:<name>`)
+       */
+      sources: string[];
+      /**
+       * Text
+       * @description the cause with what varies between its occurrences masked: `<id>`, `<hex>`, `<time>`, `<date>`, `<period>`, `<n>`, `<ip>`, `<path>` (a path keeps the shape of its last segment)
+       */
+      text: string;
     };
     /**
      * LoadQuality
      * @description What a domain's load of one period saw.
      */
     LoadQuality: {
+      /**
+       * Deliveries
+       * @description one per source whose delivery was loaded; empty for the landing layout (FINOPS_LANDING_URI) and for runs of older versions
+       */
+      deliveries: components['schemas']['QualityDelivery'][];
       /**
        * Files
        * @default 0
@@ -765,6 +880,23 @@ export interface components {
        * @enum {string}
        */
       role: 'CURRENT' | 'PREVIOUS' | 'OTHER';
+    };
+    /**
+     * QualityDelivery
+     * @description The delivery of one source that a load of one period took.
+     */
+    QualityDelivery: {
+      /** Bytes */
+      bytes: number;
+      /** Deliveryid */
+      deliveryId: string;
+      /** Files */
+      files: number;
+      /**
+       * Source
+       * @description the source's name (FINOPS_SOURCES)
+       */
+      source: string;
     };
     /** QualityRejected */
     QualityRejected: {
@@ -985,7 +1117,7 @@ export interface components {
        * Trigger
        * @enum {string}
        */
-      trigger: 'CRON' | 'MANUAL';
+      trigger: 'CRON' | 'DELIVERY' | 'MANUAL';
       /**
        * Version
        * @description finops_pipeline version that ran it
@@ -1079,7 +1211,7 @@ export interface components {
        * Trigger
        * @enum {string}
        */
-      trigger: 'CRON' | 'MANUAL';
+      trigger: 'CRON' | 'DELIVERY' | 'MANUAL';
       /**
        * Version
        * @description finops_pipeline version that ran it
@@ -1120,6 +1252,178 @@ export interface components {
        */
       rowsRead: number;
     };
+    /** SourceCollectionResponse */
+    SourceCollectionResponse: {
+      /** Items */
+      items: components['schemas']['SourceResponse'][];
+      /**
+       * Sourcesfile
+       * @description true when FINOPS_SOURCES names a sources file; false: one `landing` source per domain (FINOPS_LANDING_URI)
+       */
+      sourcesFile: boolean;
+    };
+    /**
+     * SourceDelivery
+     * @description A complete delivery: the files a provider wrote for the month, as the last scan saw them.
+     */
+    SourceDelivery: {
+      /** Bytes */
+      bytes: number;
+      /**
+       * Deliveredat
+       * Format: date-time
+       * @description when the provider completed it
+       */
+      deliveredAt: string;
+      /**
+       * Deliveryid
+       * @description manifest ETag, or a digest of the file list with sizes and ETags
+       */
+      deliveryId: string;
+      /** Files */
+      files: number;
+    };
+    /**
+     * SourceFailure
+     * @description The load that failed on the month's latest delivery (state FAILED).
+     */
+    SourceFailure: {
+      /** Deliveryid */
+      deliveryId: string;
+      /**
+       * Failedat
+       * Format: date-time
+       */
+      failedAt: string;
+      /**
+       * Gate
+       * @description the quality gate that failed the load, if any
+       */
+      gate:
+        | (
+            | 'empty'
+            | 'all_rejected'
+            | 'rejected_ratio'
+            | 'shrink'
+            | 'unreadable_file'
+            | 'incomplete_delivery'
+          )
+        | null;
+      /** Message */
+      message: string | null;
+      /** Runid */
+      runId: string;
+    };
+    /**
+     * SourceIncomplete
+     * @description Data of the month without a complete delivery at the last scan.
+     */
+    SourceIncomplete: {
+      /**
+       * Ageseconds
+       * @description seconds between `since` and this answer
+       */
+      ageSeconds: number;
+      /** Files */
+      files: number;
+      /**
+       * Reason
+       * @description why the scan does not count it as complete
+       */
+      reason: string | null;
+      /**
+       * Since
+       * Format: date-time
+       * @description time of its oldest file: how long it has been waiting
+       */
+      since: string;
+    };
+    /**
+     * SourceLoad
+     * @description The delivery the month's rows come from, and the run that loaded it.
+     */
+    SourceLoad: {
+      /** Deliveryid */
+      deliveryId: string;
+      /**
+       * Loadedat
+       * Format: date-time
+       */
+      loadedAt: string;
+      /** Runid */
+      runId: string;
+    };
+    /** SourceMonth */
+    SourceMonth: {
+      /**
+       * Expectedby
+       * @description the deadline of a delivery (expected_day of the next month, 00:00 UTC); null when the source has no expected_day
+       */
+      expectedBy: string | null;
+      /** @description set when state is FAILED */
+      failure: components['schemas']['SourceFailure'] | null;
+      incomplete: components['schemas']['SourceIncomplete'] | null;
+      latest: components['schemas']['SourceDelivery'] | null;
+      loaded: components['schemas']['SourceLoad'] | null;
+      /** Period */
+      period: string;
+      /**
+       * State
+       * @description LOADED: its latest complete delivery is loaded; PENDING: complete, not yet loaded; INCOMPLETE: data without a complete delivery (no manifest, still settling); FAILED: the load of its latest delivery failed (`loaded` is the previous one); MISSING: no delivery after the source's expected day of the next month
+       * @enum {string}
+       */
+      state: 'LOADED' | 'PENDING' | 'INCOMPLETE' | 'FAILED' | 'MISSING';
+    };
+    /** SourceResponse */
+    SourceResponse: {
+      /**
+       * Domain
+       * @enum {string}
+       */
+      domain: 'open' | 'private' | 'public' | 'native';
+      /**
+       * Expectedday
+       * @description a month with no delivery by this day of the next month is MISSING
+       */
+      expectedDay: number | null;
+      /**
+       * Kind
+       * @enum {string}
+       */
+      kind:
+        | 'landing'
+        | 'aws-data-exports'
+        | 'azure-cost-exports'
+        | 'oci-focus-reports'
+        | 'gcp-focus-export';
+      /** @description the delivery sensor's last listing of it; null before the first */
+      lastScan: components['schemas']['SourceScanInfo'] | null;
+      /**
+       * Location
+       * @description the uri with credentials and query string removed; null when the API does not know it (no sources file and FINOPS_LANDING_URI not set in the API's environment)
+       */
+      location: string | null;
+      /**
+       * Months
+       * @description newest first, at most `limit`
+       */
+      months: components['schemas']['SourceMonth'][];
+      /** Name */
+      name: string;
+    };
+    /** SourceScanInfo */
+    SourceScanInfo: {
+      /**
+       * Error
+       * @description why the last listing failed; null when it worked
+       */
+      error: string | null;
+      /**
+       * Scannedat
+       * Format: date-time
+       */
+      scannedAt: string;
+    };
   };
   responses: never;
   parameters: never;
@@ -1148,6 +1452,71 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['CoverageResponse'];
+        };
+      };
+      /** @description Bad request: a parameter, the body or a header is not valid (the message names it) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description No valid credentials: send `Authorization: Bearer <Backstage token>` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description The caller's role does not allow this operation */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description A database (read model or Dagster storage) does not answer; try again later */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+    };
+  };
+  list_failures_finops_admin_failures_get: {
+    parameters: {
+      query?: {
+        /** @description page size, 1-200 */
+        limit?: number;
+        /** @description `pageInfo.nextCursor` of the previous page */
+        cursor?: string | null;
+        /** @description failed at or after: ISO date or datetime (UTC) */
+        from?: string | null;
+        /** @description failed at or before: ISO datetime, or a date (the whole day) */
+        to?: string | null;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Successful Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FailureCollectionResponse'];
         };
       };
       /** @description Bad request: a parameter, the body or a header is not valid (the message names it) */
@@ -1484,7 +1853,7 @@ export interface operations {
         period?: string[];
         /** @description any of open, private, public, native; repeatable */
         domain?: string[];
-        /** @description CRON or MANUAL */
+        /** @description one of CRON, DELIVERY, MANUAL */
         trigger?: string | null;
         /** @description start time at or after: ISO date or datetime (UTC) */
         from?: string | null;
@@ -1496,6 +1865,8 @@ export interface operations {
         anomalous?: boolean | null;
         /** @description one of -startTime, startTime, -durationSeconds, durationSeconds */
         sort?: string;
+        /** @description runs that failed with this cause (`signature` of `GET /failures`) */
+        signature?: string | null;
       };
       header?: never;
       path?: never;
@@ -1718,6 +2089,8 @@ export interface operations {
         step?: string | null;
         /** @description all (default), events, stdout or stderr */
         stream?: 'all' | 'events' | 'stdout' | 'stderr';
+        /** @description true: stream the logs as they are written, like `kubectl logs -f`, until the run (or step) ends; at most FINOPS_LOG_FOLLOWERS_PER_CALLER at once per caller (429 beyond) */
+        follow?: boolean;
       };
       header?: never;
       path: {
@@ -1728,7 +2101,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description the event log, then each step process's stdout and stderr, under section headers */
+      /** @description the event log, then each step process's stdout and stderr, under section headers; with follow=true, not an attachment: what is stored, then what the run writes next (sections interleaved in the order written), ending by itself within seconds of the run or step */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1766,6 +2139,75 @@ export interface operations {
       };
       /** @description No such run or request */
       404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description Too many requests; `Retry-After` says when to try again */
+      429: {
+        headers: {
+          'Retry-After'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description A database (read model or Dagster storage) does not answer; try again later */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+    };
+  };
+  sources_finops_admin_sources_get: {
+    parameters: {
+      query?: {
+        /** @description months per source, newest first */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Successful Response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SourceCollectionResponse'];
+        };
+      };
+      /** @description Bad request: a parameter, the body or a header is not valid (the message names it) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description No valid credentials: send `Authorization: Bearer <Backstage token>` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BackstageError'];
+        };
+      };
+      /** @description The caller's role does not allow this operation */
+      403: {
         headers: {
           [name: string]: unknown;
         };

@@ -66,6 +66,9 @@ export type BlockPeriod = Schemas['BlockPeriod'];
 /** What a block's load saw for one period. @public */
 export type BlockQuality = Schemas['LoadQuality'];
 
+/** One source's delivery that a period's load took. @public */
+export type QualityDelivery = Schemas['QualityDelivery'];
+
 /** @public */
 export type RejectedSample = Schemas['QualitySample'];
 
@@ -80,6 +83,18 @@ export type Coverage = Schemas['CoverageResponse'];
 
 /** @public */
 export type CoverageCell = Schemas['CoverageCell'];
+
+/** `GET /sources`: the configured sources and, per month, their deliveries. @public */
+export type SourceList = Schemas['SourceCollectionResponse'];
+
+/** @public */
+export type Source = Schemas['SourceResponse'];
+
+/** One month of a source: its state, latest delivery, loaded delivery, incomplete data. @public */
+export type SourceMonth = Schemas['SourceMonth'];
+
+/** @public */
+export type SourceState = SourceMonth['state'];
 
 /** `GET /me`: who the API thinks the caller is and what they may do. @public */
 export type Caller = Schemas['CallerResponse'];
@@ -133,6 +148,16 @@ const RUN_STATUS_ORDER: Record<RunStatus, true> = {
 
 /** Every run status, in the order the filters list them. @public */
 export const RUN_STATUSES = Object.keys(RUN_STATUS_ORDER) as RunStatus[];
+
+// A Record names every trigger, so one the API adds fails the type-check until it is placed.
+const TRIGGER_ORDER: Record<Trigger, true> = {
+  CRON: true,
+  DELIVERY: true,
+  MANUAL: true,
+};
+
+/** Every trigger, in the order the filters list them. @public */
+export const TRIGGERS = Object.keys(TRIGGER_ORDER) as Trigger[];
 
 /** @public */
 export const RUN_SORTS = [

@@ -13,12 +13,13 @@ export function BasePathProvider(props: { children: ReactNode }) {
   );
 }
 
-/** Paths inside the plugin: the list, a run's detail, the coverage tab. */
+/** Paths inside the plugin: the list, a run's detail, the coverage and sources tabs. */
 export function usePluginPaths() {
   const base = useContext(BasePathContext);
   return {
     runs: () => base || '/',
     run: (runId: string) => `${base}/runs/${encodeURIComponent(runId)}`,
     coverage: () => `${base}/coverage`,
+    sources: () => `${base}/sources`,
   };
 }

@@ -1,11 +1,13 @@
 // Run Detail (`/ui/runs/{runId}`): summary, periods, one card per domain block, aggregates and
-// logs; refreshed while the run is active.
+// logs (with a live tail while the run is active, logtail.js); refreshed while the run is active.
 import { api } from "./api.js";
 import {
   $, ACTIVE, anomaliesOf, badge, chip, copyButton, downloadLink, el, extLink, figure, flagged, kv,
   money, panel, selectedDomains, table,
 } from "./dom.js";
-import { anomalyText, firstLine, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { anomalyText, firstLine, formatBytes, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { seenInRuns } from "./failures.js";
+import { hasTail, liveTail } from "./logtail.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { route } from "./router.js";
 import { domainLabel, may, state } from "./state.js";
@@ -15,11 +17,13 @@ const ROLE_LABELS = { CURRENT: "CURRENT", PREVIOUS: "N-1", OTHER: "OTHER" };
 
 export async function renderDetail(runId) {
   const body = $("#detail-body");
-  body.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+  // A refresh of the run shown keeps it on screen until the new detail replaces it (and with it
+  // the live tail, whose scroll position a blank page would lose).
+  if (body.dataset.runId !== runId) body.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
   document.title = `Run ${shortId(runId)} — FinOps Batch Admin`;
   let run;
   try { run = await api(`/runs/${encodeURIComponent(runId)}`); }
-  catch (error) { body.replaceChildren(el("h1", { text: `Run ${runId}` }), el("p", { class: "error", role: "alert", text: String(error.message) })); return; }
+  catch (error) { body.dataset.runId = ""; body.replaceChildren(el("h1", { text: `Run ${runId}` }), el("p", { class: "error", role: "alert", text: String(error.message) })); return; }
   if (route().runId !== runId) return;
   const logs = run.logs || {}, links = run.links || {};
   const failedDomains = (run.blocks || []).filter((b) => b.status === "FAILED").map((b) => b.domain);
@@ -31,7 +35,8 @@ export async function renderDetail(runId) {
     panel("blocks", "C · Domains", el("div", { class: "blocks" }, (run.blocks || []).filter((b) => b.status !== "NOT_SELECTED").map(blockCard)),
       notSelected(run.blocks || [])),
     aggregatesSection(run.aggregates || {}),
-    logsSection(logs, links));
+    logsSection(run, logs, links));
+  body.dataset.runId = runId;
   if (ACTIVE.has(run.status)) {
     state.pollTimer = setTimeout(() => { if (route().runId === runId) renderDetail(runId); }, POLL_MS);
   }
@@ -54,7 +59,8 @@ function summarySection(run, failedDomains) {
       ["Duration", flagged(formatDuration(run.durationSeconds), anomaliesOf(run, "durationSeconds"))],
       ["Domains", el("span", { class: "chips" }, selectedDomains(run.domainStatuses).map(([d, s]) => chip(d, s)))],
       ["Version", el("span", { class: "mono", text: run.version || "—" })],
-      ["Errors", errors.count ? el("span", { class: "error-text", text: `${errors.count}: ${firstLine(errors.message, 300)}` }) : "none"],
+      ["Errors", errors.count ? el("span", {}, el("span", { class: "error-text", text: `${errors.count}: ${firstLine(errors.message, 300)}` }),
+        seenInRuns(errors) ? [" — ", seenInRuns(errors)] : null) : "none"],
       (run.anomalies || []).length ? ["Anomalies", el("ul", { class: "plain" }, run.anomalies.map((a) => el("li", { class: "abnormal-value", text: anomalyText(a) })))] : null,
     ]), actions);
 }
@@ -97,10 +103,23 @@ function blockCard(b) {
       may("logs") && b.links ? extLink(b.links.external, "External logs ↗") : null));
 }
 
+/** Each source's delivery a period loaded: name, id (shortened, full in the title), files, size. */
+function deliveriesCell(deliveries) {
+  if (!deliveries.length) return el("td", { text: "—" });
+  return el("td", { class: "deliveries" }, deliveries.map((d) => el("div", { "data-source": d.source },
+    el("strong", { text: d.source }), " ",
+    el("span", { class: "mono", title: d.deliveryId, text: d.deliveryId.length > 12 ? `${d.deliveryId.slice(0, 12)}…` : d.deliveryId }),
+    el("span", { class: "muted small" }, ` ${formatNumber(d.files)} file${d.files === 1 ? "" : "s"}, `,
+      el("span", { title: `${formatNumber(d.bytes)} bytes`, text: formatBytes(d.bytes) })))));
+}
+
 function qualityTable(quality) {
+  // The column only for loads that took deliveries: the landing layout (FINOPS_LANDING_URI) has none.
+  const withDeliveries = quality.some((q) => (q.deliveries || []).length);
+  const headers = ["Period", "FOCUS", "Files", "Rows read", "Rows loaded", "Rejected", "Warnings", "Unassigned cost", "Gate"];
   return el("div", { class: "quality" }, el("h4", { text: "Load quality" }),
-    table(["Period", "FOCUS", "Files", "Rows read", "Rows loaded", "Rejected", "Warnings", "Unassigned cost", "Gate"],
-      quality.map((q) => el("tr", {},
+    table(withDeliveries ? [...headers, "Deliveries"] : headers,
+      quality.map((q) => el("tr", { "data-period": q.period },
         el("td", { text: q.period }),
         el("td", { text: (q.focusVersions || []).join(", ") || "—" }),
         el("td", { text: formatNumber(q.files) }),
@@ -112,7 +131,8 @@ function qualityTable(quality) {
             text: `${s.file}${s.line != null ? `:${s.line}` : ""}${s.column ? ` ${s.column}` : ""}${s.value != null ? ` = ${s.value}` : ""}` })))) : "—"),
         el("td", {}, (q.warnings || []).length ? q.warnings.map((w) => el("div", {}, el("span", { class: "mono", text: w.rule }), `: ${formatNumber(w.count)}`)) : "—"),
         el("td", {}, money(q.unassignedCost), q.unassignedRows ? ` (${formatNumber(q.unassignedRows)} rows)` : null),
-        el("td", {}, q.gate ? el("span", { class: "badge s-FAILED", text: q.gate }) : "—"))), "compact"));
+        el("td", {}, q.gate ? el("span", { class: "badge s-FAILED", text: q.gate }) : "—"),
+        withDeliveries ? deliveriesCell(q.deliveries || []) : null)), "compact"));
 }
 
 function aggregatesSection(agg) {
@@ -130,7 +150,7 @@ function aggregatesSection(agg) {
       : el("p", { class: "muted", text: "No materialized view in this run." }));
 }
 
-function logsSection(logs, links) {
+function logsSection(run, logs, links) {
   const excerpt = logs.excerpt;
   if (!may("logs")) {
     // No Dagster link either: Dagster's UI shows the same logs.
@@ -142,6 +162,8 @@ function logsSection(logs, links) {
       logs.downloadUrl ? downloadLink(`${logs.downloadUrl}?stream=stderr`, "stderr only", { class: "button" }) : null,
       extLink(logs.dagsterUrl || links.dagster, "Open in Dagster ↗", { class: "button" }),
       extLink(logs.externalUrl || links.external, "Open external logs ↗", { class: "button" })),
+    // Followed while the run is active; once it ends the tail stays, with its last lines.
+    logs.downloadUrl && (ACTIVE.has(run.status) || hasTail(run.runId)) ? liveTail(run.runId, logs.downloadUrl) : null,
     excerpt ? [el("p", {}, "Failing step: ", el("span", { class: "mono", text: excerpt.stepKey })),
       el("pre", { class: "excerpt", tabindex: "0", "aria-label": "Failure excerpt", text: (excerpt.lines || []).join("\n") })]
       : el("p", { class: "muted", text: "No failure excerpt: no step failed." }));

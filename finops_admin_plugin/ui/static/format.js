@@ -114,6 +114,18 @@ export function formatAge(seconds) {
   return `${Math.round(seconds / 86400)} d ago`;
 }
 
+const BYTE_UNITS = ["KiB", "MiB", "GiB", "TiB"];
+
+/** A size in bytes for reading: `512 B`, `1.5 KiB`, `2.0 GiB` (binary units, one decimal). */
+export function formatBytes(bytes) {
+  if (missing(bytes)) return "—";
+  if (Math.abs(bytes) < 1024) return `${bytes} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < BYTE_UNITS.length - 1) { value /= 1024; unit += 1; }
+  return `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
 /** The first 8 characters of a Dagster run id, as Dagster's UI shows it. */
 export function shortId(runId) {
   return runId.slice(0, 8);

@@ -4,20 +4,27 @@ import { api } from "./api.js";
 import { $, el, showError } from "./dom.js";
 import { renderCoverage } from "./coverage.js";
 import { renderDetail } from "./detail.js";
+import { bindFailures, renderFailures } from "./failures.js";
+import { stopTail } from "./logtail.js";
 import { bindReprocess } from "./reprocess.js";
 import { navigate, onRoute, render, route } from "./router.js";
 import { bindRuns, renderRuns } from "./runs.js";
+import { renderSources } from "./sources.js";
 import { may, state, stopPolling } from "./state.js";
 
 function renderScreen() {
   stopPolling();
   showError(null);
   const r = route();
-  for (const name of ["runs", "detail", "coverage"]) $(`#screen-${name}`).hidden = r.screen !== name;
-  $("#tab-runs").toggleAttribute("aria-current", r.screen !== "coverage");
-  $("#tab-coverage").toggleAttribute("aria-current", r.screen === "coverage");
+  stopTail(r.screen === "detail" ? r.runId : null);
+  const screens = ["runs", "detail", "coverage", "sources", "failures"];
+  for (const name of screens) $(`#screen-${name}`).hidden = r.screen !== name;
+  $("#tab-runs").toggleAttribute("aria-current", r.screen === "runs" || r.screen === "detail");
+  for (const name of ["coverage", "sources", "failures"]) $(`#tab-${name}`).toggleAttribute("aria-current", r.screen === name);
   if (r.screen === "runs") { $("#tab-runs").setAttribute("aria-current", "page"); renderRuns(); }
   else if (r.screen === "coverage") { $("#tab-coverage").setAttribute("aria-current", "page"); renderCoverage(); }
+  else if (r.screen === "sources") { $("#tab-sources").setAttribute("aria-current", "page"); renderSources(); }
+  else if (r.screen === "failures") { $("#tab-failures").setAttribute("aria-current", "page"); renderFailures(); }
   else renderDetail(r.runId);
 }
 
@@ -55,6 +62,7 @@ async function init() {
   });
   window.addEventListener("popstate", render);
   bindRuns();
+  bindFailures();
   bindReprocess();
   $("#auth-form").addEventListener("submit", async (e) => {
     e.preventDefault(); state.token = $("#auth-token").value.trim();

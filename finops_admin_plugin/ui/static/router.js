@@ -1,5 +1,5 @@
-// The screen is read from the address (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`); moving
-// between screens changes the address without reloading the page.
+// The screen is read from the address (`/ui/`, `/ui/runs/{runId}`, `/ui/coverage`, `/ui/sources`,
+// `/ui/failures`); moving between screens changes the address without reloading the page.
 
 let renderer = () => {};
 
@@ -11,6 +11,8 @@ export function route() {
   const detail = path.match(/\/ui\/runs\/([^/]+)$/);
   if (detail) return { screen: "detail", runId: decodeURIComponent(detail[1]) };
   if (path.endsWith("/ui/coverage")) return { screen: "coverage" };
+  if (path.endsWith("/ui/sources")) return { screen: "sources" };
+  if (path.endsWith("/ui/failures")) return { screen: "failures" };
   return { screen: "runs" };
 }
 

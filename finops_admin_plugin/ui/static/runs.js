@@ -6,12 +6,13 @@ import {
   runHref, selectedDomains, showError, UI,
 } from "./dom.js";
 import { firstLine, formatDuration, formatNumber, formatTime, shortId } from "./format.js";
+import { seenInRuns } from "./failures.js";
 import { openReprocess, reprocessPrefill } from "./reprocess.js";
 import { navigate, route } from "./router.js";
 import { may, state, stopPolling } from "./state.js";
 
 const POLL_MS = 5000;
-const FILTER_KEYS = ["status", "period", "domain", "trigger", "from", "to", "q", "anomalous", "sort", "limit"];
+const FILTER_KEYS = ["status", "period", "domain", "trigger", "from", "to", "q", "anomalous", "signature", "sort", "limit"];
 const pageSize = () => Number(new URLSearchParams(location.search).get("limit")) || 50;
 
 function filtersFromUrl() {
@@ -40,6 +41,9 @@ function formParams() {
     if (value) params.set(name, value);
   }
   if (form.elements.sort.value !== "-startTime") params.set("sort", form.elements.sort.value);
+  // Not a form field: kept from the address (a Failures link) until the filters are reset.
+  const signature = new URLSearchParams(location.search).get("signature");
+  if (signature) params.set("signature", signature);
   const limit = new URLSearchParams(location.search).get("limit");  // page size, kept across filters
   if (limit) params.set("limit", limit);
   return params;
@@ -106,7 +110,7 @@ function runRow(run) {
     el("td", {}, badge(run.status, errors.message)),
     el("td", { class: "nowrap" }, navLink(runHref(run.runId), shortId(run.runId), { class: "mono run-link", title: run.runId }), " ",
       copyButton(run.runId, "run id")),
-    el("td", {}, el("div", { text: run.trigger }), el("div", { class: "muted small", text: run.launchedBy || "—" })),
+    el("td", {}, el("div", {}, el("span", { class: `trigger t-${run.trigger}`, text: run.trigger })), el("div", { class: "muted small", text: run.launchedBy || "—" })),
     el("td", { class: "nowrap" }, (run.periods || []).map((p) => el("div", { text: p }))),
     el("td", { class: "nowrap small" },
       el("div", { text: formatTime(run.startTime) }), el("div", { text: formatTime(run.endTime) }),
@@ -119,7 +123,8 @@ function runRow(run) {
       el("div", { class: "billed" }, flagged(money(v.billedCost), anomaliesOf(run, "billedCost")))),
     el("td", { class: "errors-cell" }, errors.count
       ? [el("strong", { class: "error-count", text: String(errors.count) }), " ",
-        el("span", { class: "error-line", text: firstLine(errors.message || "failed") })]
+        el("span", { class: "error-line", text: firstLine(errors.message || "failed") }),
+        seenInRuns(errors) ? el("div", { class: "small" }, seenInRuns(errors)) : null]
       : el("span", { class: "muted", text: "—" })),
     el("td", { class: "actions" },
       navLink(runHref(run.runId), "Detail", { "aria-label": `Detail of run ${shortId(run.runId)}` }),

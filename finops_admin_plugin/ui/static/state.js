@@ -6,6 +6,7 @@ export const state = {
   config: null,
   me: null,
   cursor: null,
+  failuresCursor: null,
   items: [],
   pollTimer: null,
   listGeneration: 0,

@@ -141,6 +141,7 @@ def _routes(api: Api) -> list[tuple[str, str, Any, int]]:
         ("GET", f"/runs/{api.run_id}", None, 200),
         ("GET", f"/runs/{api.run_id}/logs", None, 200),
         ("GET", "/coverage", None, 200),
+        ("GET", "/sources", None, 200),
         ("GET", "/reprocess", None, 200),
         ("GET", "/reprocess/00000000-0000-0000-0000-000000000000", None, 404),
         ("POST", "/runs/reprocess", dry_run, 200),

@@ -11,11 +11,11 @@ import pytest
 from dagster import DagsterRunStatus
 
 from finops_admin_plugin.mapping.money import add_money, metadata_money
-from finops_admin_plugin.mapping.runs import map_run_detail, one_line, summary_of
+from finops_admin_plugin.mapping.runs import launched_by, map_run_detail, one_line, run_trigger, summary_of
 from finops_admin_plugin.mapping.status import map_run_status
 from finops_admin_plugin.models import RunDetailResponse
 from finops_pipeline import __version__
-from finops_pipeline.contract import DOMAINS, MATERIALIZED_VIEWS, SCHEDULE_NAME
+from finops_pipeline.contract import DELIVERY_SENSOR_NAME, DOMAINS, MATERIALIZED_VIEWS, SCHEDULE_NAME
 from tests.history import REPROCESS_ID, History
 
 EXPECTED_STATUS = {
@@ -280,3 +280,53 @@ def test_costs_are_listed_largest_first_and_added_per_currency() -> None:
         ("CHF", "100.00"),
         ("JPY", "7"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("tags", "trigger"),
+    [
+        ({"finops/trigger": "DELIVERY", "finops/requested_by": "source:aws-payer"}, "DELIVERY"),
+        ({"finops/trigger": "delivery"}, "DELIVERY"),
+        # Launched by the delivery sensor before the tag was written: the sensor's name says it.
+        ({"dagster/sensor_name": DELIVERY_SENSOR_NAME}, "DELIVERY"),
+        ({"dagster/sensor_name": "finops_reprocess_sensor"}, "MANUAL"),
+        ({"finops/trigger": "CRON"}, "CRON"),
+        ({"finops/trigger": "SOMETHING_NEW"}, "MANUAL"),
+    ],
+)
+def test_trigger_from_tags(tags: dict[str, str], trigger: str) -> None:
+    assert run_trigger(tags) == trigger
+
+
+def test_a_delivery_run_is_launched_by_its_source() -> None:
+    tags = {
+        "finops/trigger": "DELIVERY",
+        "finops/requested_by": "source:aws-payer",
+        "dagster/sensor_name": DELIVERY_SENSOR_NAME,
+    }
+    assert launched_by(tags) == "source:aws-payer"
+
+
+def test_each_source_delivery_of_a_period_is_shown_and_a_bad_one_alone_is_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from finops_admin_plugin.mapping.runs import _quality
+    from finops_pipeline.landing.quality import PeriodQuality
+
+    metadata = PeriodQuality("2026-10", files=3, rows_read=10, rows_loaded=10).as_metadata()
+    # Older runs (and the landing layout) carry no `deliveries`: an empty list.
+    before = _quality("2026-10", metadata)
+    assert before is not None and before.deliveries == []
+    metadata["deliveries"] = [
+        {"source": "aws-payer", "delivery_id": '"3f2a"', "files": 2, "bytes": 2049},
+        {"source": "azure-ea", "delivery_id": "run:20261103", "files": 1, "bytes": 512},
+        {"source": "broken", "files": "many"},
+    ]
+    caplog.set_level(logging.WARNING, logger="finops_admin_plugin.mapping.runs")
+    quality = _quality("2026-10", metadata)
+    assert quality is not None and quality.rows_loaded == 10
+    assert [d.model_dump(by_alias=True) for d in quality.deliveries] == [
+        {"source": "aws-payer", "deliveryId": '"3f2a"', "files": 2, "bytes": 2049},
+        {"source": "azure-ea", "deliveryId": "run:20261103", "files": 1, "bytes": 512},
+    ]
+    assert "a delivery in the load quality of period 2026-10 has an unknown shape" in caplog.text

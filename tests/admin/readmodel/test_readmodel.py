@@ -11,6 +11,7 @@ import pytest
 from finops_admin_plugin.dagster_reader import DagsterReader
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, map_run_detail, summary_payload
 from finops_admin_plugin.readmodel import Projector, ReadModel, RunFilters, reindex
+from finops_admin_plugin.readmodel.failures import signed
 from finops_admin_plugin.readmodel.metrics import render
 from finops_admin_plugin.readmodel.schema import LOCK_CLASS, PROJECTOR_LOCK, SCHEMA
 from finops_admin_plugin.settings import AdminSettings
@@ -29,7 +30,8 @@ def _without_anomalies(payload: dict[str, Any]) -> dict[str, Any]:
 def _direct(history: History, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     record = history.instance.get_run_record_by_id(run_id)
     assert record is not None
-    detail = map_run_detail(record, history.instance.all_logs(run_id))
+    # As the read model stores it: a FAILED run's errors carry its failure signature.
+    detail, _ = signed(map_run_detail(record, history.instance.all_logs(run_id)))
     return summary_payload(detail), detail_payload(detail)
 
 
@@ -71,7 +73,7 @@ def test_reindex_equals_the_direct_mapping_for_every_run(
 
 
 def test_no_verdict_without_enough_comparable_runs(finops_history: History, reindexed: ReadModel) -> None:
-    """The outlier (x100 rows) has 3 comparable runs before it (open, one month, MANUAL): fewer than
+    """The outlier (4x rows) has 3 comparable runs before it (open, one month, MANUAL): fewer than
     `MIN_HISTORY`, so no verdict; the scores themselves are tested in test_anomalies.py."""
     for name in finops_history.order:
         summary = reindexed.summary(finops_history.runs[name])

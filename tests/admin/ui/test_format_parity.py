@@ -115,6 +115,10 @@ CASES: list[tuple[str, list[Any]]] = [
         ("formatAge", [value])
         for value in (0, 10, 89, 90, 3599, 3600, 5400, 2 * 86400 - 1, 2 * 86400, 10 * 86400 + 43200, None)
     ],
+    *[
+        ("formatBytes", [value])
+        for value in (0, 1023, 1024, 1536, 1024**2 - 1, 5 * 1024**3, 3 * 1024**5, None)
+    ],
     *[("shortId", [value]) for value in ("3f2a9c1e-7b4d-4e0f-9a8b-1c2d3e4f5a6b", "abc", "")],
     *[
         ("firstLine", args)
@@ -223,3 +227,5 @@ def test_both_uis_format_every_case_alike(tmp_path: Path) -> None:
     )
     assert shown[("formatDuration", "[3725]")] == "1 h 2 min"
     assert shown[("formatAge", "[5400]")] == "2 h ago"
+    assert shown[("formatBytes", "[1536]")] == "1.5 KiB"
+    assert shown[("formatBytes", f"[{3 * 1024**5}]")] == "3072.0 TiB"

@@ -15,6 +15,7 @@ import {
   RunQuery,
   RunSort,
   RunStatus,
+  TRIGGERS,
   Trigger,
 } from '../../api';
 import { domainLabel } from '../common/domains';
@@ -123,8 +124,11 @@ export function RunFilters(props: {
           }
         >
           <MenuItem value="">Any</MenuItem>
-          <MenuItem value="CRON">CRON</MenuItem>
-          <MenuItem value="MANUAL">MANUAL</MenuItem>
+          {TRIGGERS.map(trigger => (
+            <MenuItem key={trigger} value={trigger}>
+              {trigger}
+            </MenuItem>
+          ))}
         </Select>
       </FormControl>
       <TextField

@@ -1,5 +1,6 @@
 import { CopyTextButton, Link, TableColumn } from '@backstage/core-components';
 import Box from '@mui/material/Box';
+import Chip from '@mui/material/Chip';
 import IconButton from '@mui/material/IconButton';
 import Tooltip from '@mui/material/Tooltip';
 import Typography from '@mui/material/Typography';
@@ -77,8 +78,13 @@ export function runColumns(
       field: 'trigger',
       render: run => (
         <>
-          <Typography variant="body2">{run.trigger}</Typography>
-          <Typography variant="caption" color="text.secondary">
+          <Chip
+            size="small"
+            variant="outlined"
+            label={run.trigger}
+            color={run.trigger === 'DELIVERY' ? 'primary' : 'default'}
+          />
+          <Typography variant="caption" color="text.secondary" display="block">
             {run.launchedBy ?? 'unknown'}
           </Typography>
         </>

@@ -17,6 +17,7 @@ import { CallerProvider, useCaller } from '../../hooks/useCaller';
 import { BatchRunsPage } from '../BatchRunsPage';
 import { CoveragePage } from '../CoveragePage';
 import { RunDetailPage } from '../RunDetailPage';
+import { SourcesPage } from '../SourcesPage';
 import { ApiErrorPanel } from '../common/ApiErrorPanel';
 
 /**
@@ -40,21 +41,22 @@ function Screens(props: { devMode: boolean }) {
   const paths = usePluginPaths();
   const location = useLocation();
   const navigate = useNavigate();
-  const onCoverage = location.pathname
-    .replace(/\/+$/, '')
-    .endsWith('/coverage');
+  const path = location.pathname.replace(/\/+$/, '');
   const tabs = [
-    { id: 'runs', label: 'Batch Runs' },
-    { id: 'coverage', label: 'Coverage' },
+    { id: 'runs', label: 'Batch Runs', path: paths.runs },
+    { id: 'coverage', label: 'Coverage', path: paths.coverage },
+    { id: 'sources', label: 'Sources', path: paths.sources },
   ];
+  const selected = Math.max(
+    0,
+    tabs.findIndex(tab => tab.id !== 'runs' && path.endsWith(`/${tab.id}`)),
+  );
   return (
     <>
       <HeaderTabs
-        tabs={tabs}
-        selectedIndex={onCoverage ? 1 : 0}
-        onChange={index =>
-          navigate(index === 1 ? paths.coverage() : paths.runs())
-        }
+        tabs={tabs.map(({ id, label }) => ({ id, label }))}
+        selectedIndex={selected}
+        onChange={index => navigate(tabs[index].path())}
       />
       <Content>
         {props.devMode && (
@@ -67,6 +69,7 @@ function Screens(props: { devMode: boolean }) {
           <Route path="/" element={<BatchRunsPage />} />
           <Route path="/runs/:runId" element={<RunDetailPage />} />
           <Route path="/coverage" element={<CoveragePage />} />
+          <Route path="/sources" element={<SourcesPage />} />
         </Routes>
       </Content>
     </>
@@ -110,7 +113,8 @@ function Layout() {
   );
 }
 
-/** The plugin's page: Batch Runs (`/`), Run Detail (`/runs/:runId`), Coverage (`/coverage`). */
+/** The plugin's page: Batch Runs (`/`), Run Detail (`/runs/:runId`), Coverage (`/coverage`),
+ * Sources (`/sources`). */
 export function FinopsAdminPage() {
   return (
     <ReactRouterV6PageRouter>

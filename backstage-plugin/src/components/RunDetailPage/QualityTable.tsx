@@ -6,12 +6,49 @@ import TableCell from '@mui/material/TableCell';
 import TableHead from '@mui/material/TableHead';
 import TableRow from '@mui/material/TableRow';
 import Typography from '@mui/material/Typography';
-import { BlockQuality } from '../../api';
-import { formatNumber } from '../common/format';
+import { BlockQuality, QualityDelivery } from '../../api';
+import { formatBytes, formatNumber } from '../common/format';
 import { MoneyAmounts } from '../common/MoneyAmounts';
 
-/** What a block's load saw, period by period: files, rows, rejections (with samples), warnings, gate. */
+/** Each source's delivery a period loaded: name, id (shortened, full in the title), files, size. */
+function Deliveries(props: { deliveries: QualityDelivery[] }) {
+  if (props.deliveries.length === 0) return <>—</>;
+  return (
+    <>
+      {props.deliveries.map(d => (
+        <Box key={d.source} data-testid={`delivery-${d.source}`}>
+          <Typography variant="body2" component="span" fontWeight={600}>
+            {d.source}
+          </Typography>{' '}
+          <Typography
+            variant="body2"
+            component="span"
+            fontFamily="monospace"
+            title={d.deliveryId}
+          >
+            {d.deliveryId.length > 12
+              ? `${d.deliveryId.slice(0, 12)}…`
+              : d.deliveryId}
+          </Typography>{' '}
+          <Typography variant="caption" color="text.secondary">
+            {formatNumber(d.files)} file{d.files === 1 ? '' : 's'},{' '}
+            <span title={`${formatNumber(d.bytes)} bytes`}>
+              {formatBytes(d.bytes)}
+            </span>
+          </Typography>
+        </Box>
+      ))}
+    </>
+  );
+}
+
+/** What a block's load saw, period by period: files, rows, rejections (with samples), warnings, gate,
+ * and each source's delivery it loaded (a column only when some period took deliveries: the
+ * landing layout has none). */
 export function QualityTable(props: { quality: BlockQuality[] }) {
+  const withDeliveries = props.quality.some(
+    q => (q.deliveries ?? []).length > 0,
+  );
   return (
     <Box mt={1} data-testid="block-quality">
       <Typography variant="subtitle2">Load quality</Typography>
@@ -29,6 +66,7 @@ export function QualityTable(props: { quality: BlockQuality[] }) {
               <TableCell>Warnings</TableCell>
               <TableCell align="right">Unassigned cost</TableCell>
               <TableCell>Gate</TableCell>
+              {withDeliveries && <TableCell>Deliveries</TableCell>}
             </TableRow>
           </TableHead>
           <TableBody>
@@ -97,6 +135,11 @@ export function QualityTable(props: { quality: BlockQuality[] }) {
                     'passed'
                   )}
                 </TableCell>
+                {withDeliveries && (
+                  <TableCell>
+                    <Deliveries deliveries={q.deliveries ?? []} />
+                  </TableCell>
+                )}
               </TableRow>
             ))}
           </TableBody>

@@ -1,5 +1,5 @@
 import { errorMessage } from '../../api/FinopsAdminClient';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useParams } from 'react-router-dom';
 import {
   CopyTextButton,
@@ -38,13 +38,14 @@ import { saveFile } from '../common/saveFile';
 import { ReprocessDialog } from '../ReprocessDialog';
 import { MoneyAmounts } from '../common/MoneyAmounts';
 import { DomainBlockCard } from './DomainBlockCard';
+import { LogTail } from './LogTail';
 
 export function periodRoleLabel(period: RunPeriod): string {
   if (period.role === 'PREVIOUS') return `${period.period} · PREVIOUS (N-1)`;
   return `${period.period} · ${period.role}`;
 }
 
-/** Run Detail: summary, periods, one block per domain, aggregates and logs. */
+/** Run Detail: summary, periods, one block per domain, aggregates and logs (a live tail while the run is active). */
 export function RunDetailPage(props: { refreshMs?: number }) {
   const { runId = '' } = useParams();
   const api = useApi(finopsAdminApiRef);
@@ -55,6 +56,11 @@ export function RunDetailPage(props: { refreshMs?: number }) {
   const state = useAsyncRetry(() => api.getRun(runId), [api, runId]);
   const run = state.value;
   const active = run?.status === 'RUNNING' || run?.status === 'QUEUED';
+  // The live tail opens while the run is active and stays, ended, once it is not.
+  const [tailRunId, setTailRunId] = useState<string>();
+  useEffect(() => {
+    if (active && run) setTailRunId(run.runId);
+  }, [active, run]);
   useInterval(
     () => {
       if (!state.loading) state.retry();
@@ -93,6 +99,7 @@ export function RunDetailPage(props: { refreshMs?: number }) {
           run={run}
           canReadLogs={access.logs}
           onDownload={() => download()}
+          tail={tailRunId === run.runId}
         />
         {access.reprocess && (
           <Box mt={2}>
@@ -193,8 +200,9 @@ function LogsCard(props: {
   run: RunDetail;
   canReadLogs: boolean;
   onDownload: () => void;
+  tail?: boolean;
 }) {
-  const { run, canReadLogs, onDownload } = props;
+  const { run, canReadLogs, onDownload, tail } = props;
   const dagsterUrl = run.logs?.dagsterUrl ?? run.links?.dagster;
   const externalUrl = run.logs?.externalUrl ?? run.links?.external;
   const excerpt = run.logs?.excerpt;
@@ -222,6 +230,7 @@ function LogsCard(props: {
           </Link>
         )}
       </Box>
+      {canReadLogs && tail && <LogTail runId={run.runId} />}
       {excerpt && (
         <Box mt={2}>
           <Typography variant="subtitle2">

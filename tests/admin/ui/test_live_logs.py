@@ -1,0 +1,161 @@
+"""The built-in UI's live log tail, in Chromium, on a real run that is writing its log.
+
+Its own world, lighter than the shared history: a Postgres-backed Dagster instance, a slow run
+(tests/admin/logs/slow_job.py: a line every 0.3 s in a step process of its own), and the admin
+API in dev auth mode on loopback. The page opens the run's detail while it runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from dagster import DagsterInstance
+
+from finops_admin_plugin.app import create_app
+from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
+from tests.admin.logs.slow_job import start_slow_run
+from tests.support import create_database, free_port, write_dagster_yaml
+
+LINES, INTERVAL = 20, 0.3
+SLOW_LINE = re.compile(r"slow line (\d{3}) of \d+")
+_MORE_LINES_THAN = (
+    "n => (document.querySelector('#log-tail').textContent.match(/slow line/g) || []).length > n"
+)
+
+
+@dataclass
+class LiveWorld:
+    home: Path
+    instance: DagsterInstance
+    base: str
+
+
+@pytest.fixture(scope="module")
+def live_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorld]:
+    tmp = tmp_path_factory.mktemp("live-logs")
+    home = tmp / "dagster_home"
+    write_dagster_yaml(
+        home,
+        create_database(pg_base_url, "dagster"),
+        compute_logs={
+            "module": "dagster.core.storage.local_compute_log_manager",
+            "class": "LocalComputeLogManager",
+            "config": {"base_dir": str(tmp / "compute_logs")},
+        },
+    )
+    instance = DagsterInstance.from_config(str(home))
+    settings = AdminSettings(
+        FINOPS_DATABASE_URL=create_database(pg_base_url, "readmodel"),
+        FINOPS_AUTH_MODE="dev",
+        FINOPS_LOG_FOLLOW_POLL_SECONDS="0.2",
+    )
+    app = create_app(settings, dagster_instance=instance, projector_interval=None)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the admin API did not start"
+    try:
+        yield LiveWorld(home, instance, f"http://127.0.0.1:{port}{API_BASE_PATH}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        instance.dispose()
+
+
+def _shown(page: Any) -> list[int]:
+    return [int(n) for n in SLOW_LINE.findall(page.locator("#log-tail").inner_text())]
+
+
+def _at_bottom(page: Any) -> bool:
+    return bool(page.eval_on_selector("#log-tail", "e => e.scrollTop + e.clientHeight >= e.scrollHeight - 8"))
+
+
+def test_the_run_detail_tails_the_log_of_a_running_run(browser: Any, live_world: LiveWorld) -> None:
+    run = start_slow_run(
+        live_world.instance, live_world.home, uuid.uuid4().hex, lines=LINES, interval=INTERVAL
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        page.goto(f"{live_world.base}/ui/runs/{run.run_id}")
+        page.wait_for_selector(".tail[data-state='following']", timeout=30_000)
+        assert page.locator("#download-logs").is_visible()
+
+        # Lines arrive while the run runs: seen growing, in order, before the run ends.
+        seen: list[tuple[float, int]] = []
+        scrolled = False
+        deadline = time.monotonic() + 90
+        while page.locator(".tail").get_attribute("data-state") != "ended" and time.monotonic() < deadline:
+            shown = _shown(page)
+            if shown and (not seen or shown[-1] != seen[-1][1]):
+                assert shown == list(range(len(shown))), shown
+                seen.append((time.time(), shown[-1]))
+            if len(seen) == 3 and not scrolled and shown[-1] < LINES - 6:
+                scrolled = True
+                # Scrolled up to read: the view stays there while lines keep coming ...
+                page.eval_on_selector("#log-tail", "e => { e.scrollTop = 0; }")
+                page.wait_for_function(_MORE_LINES_THAN, arg=len(shown), timeout=10_000)
+                assert page.eval_on_selector("#log-tail", "e => e.scrollTop") == 0
+                # ... and follows again once back at the bottom.
+                page.eval_on_selector("#log-tail", "e => { e.scrollTop = e.scrollHeight; }")
+            time.sleep(0.1)
+        assert run.wait(60) == 0
+        record = live_world.instance.get_run_record_by_id(run.run_id)
+        assert record is not None and record.end_time is not None
+        early = [t for t, _ in seen if t < record.end_time]
+        assert len(early) >= 4, f"lines did not arrive while the run ran: {seen}, run end {record.end_time}"
+        assert early[-1] - early[0] >= 1.0, seen
+
+        # The tail says when the stream has ended; every line is there, the view at the bottom.
+        page.wait_for_selector(".tail[data-state='ended']", timeout=30_000)
+        assert "Stream ended" in page.locator(".tail .tail-status").inner_text()
+        assert _shown(page) == list(range(LINES))
+        assert _at_bottom(page)
+        assert "end of log" in page.locator("#log-tail").inner_text()
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_pause_holds_the_lines_until_resumed(browser: Any, live_world: LiveWorld) -> None:
+    run = start_slow_run(live_world.instance, live_world.home, uuid.uuid4().hex, lines=30, interval=INTERVAL)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_world.base}/ui/runs/{run.run_id}")
+        page.wait_for_selector(".tail[data-state='following']", timeout=30_000)
+        page.wait_for_function(
+            "() => /slow line 001/.test(document.querySelector('#log-tail').textContent)", timeout=30_000
+        )
+        page.click("#tail-pause")
+        assert page.locator(".tail").get_attribute("data-state") == "paused"
+        held = len(_shown(page))
+        time.sleep(1.5)  # about five lines written meanwhile
+        assert len(_shown(page)) == held
+        page.click("#tail-pause")
+        page.wait_for_function(
+            _MORE_LINES_THAN,
+            arg=held,
+            timeout=10_000,
+        )
+        page.wait_for_selector(".tail[data-state='ended']", timeout=30_000)
+        assert _shown(page) == list(range(30))
+        assert run.wait(30) == 0
+    finally:
+        context.close()
