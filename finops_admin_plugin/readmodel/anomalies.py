@@ -116,21 +116,12 @@ def _median(values: Sequence[_N]) -> _N:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-@dataclass(frozen=True)
-class _Past:
-    """One compared value and the run it comes from."""
-
-    value: float | Decimal
-    run_id: str
-    sort_time: datetime | None
-
-
-def _verdict(metric: AnomalyMetric, value: _N, past: Sequence[_Past]) -> tuple[_N, float] | None:
+def _verdict(metric: AnomalyMetric, value: _N, past: Sequence[_N]) -> tuple[_N, float] | None:
     """(baseline, score) when `value` is unusual against `past`, else None (also when too short)."""
     if len(past) < MIN_HISTORY:
         return None
     floor = FLOORS[metric]
-    logs = [math.log(float(p.value) + floor) for p in past]
+    logs = [math.log(float(p) + floor) for p in past]
     center = _median(logs)
     sigma = max(_MAD_TO_SIGMA * _median([abs(v - center) for v in logs]), MIN_SIGMA)
     distance = math.log(float(value) + floor) - center
@@ -138,16 +129,22 @@ def _verdict(metric: AnomalyMetric, value: _N, past: Sequence[_Past]) -> tuple[_
     if abs(z) <= Z_THRESHOLD or abs(distance) < math.log(MIN_RATIO[metric]):
         return None
     with decimal.localcontext(EXACT):
-        baseline: _N = _median([type(value)(p.value) for p in past])
+        baseline: _N = _median(past)
     if metric == "durationSeconds" and abs(float(value) - float(baseline)) < MIN_DURATION_DELTA:
         return None
     return baseline, round(z, 3)
 
 
 def _anomaly(
-    metric: AnomalyMetric, scope: str, value: Any, baseline: Any, score: float, past: Sequence[_Past]
+    metric: AnomalyMetric,
+    scope: str,
+    value: Any,
+    baseline: Any,
+    score: float,
+    sources: Sequence[MetricValues | None],
 ) -> Anomaly:
-    times = [p.sort_time for p in past if p.sort_time is not None]
+    """`sources`: the compared runs (None for a bare number), most recent first."""
+    times = [s.sort_time for s in sources if s is not None and s.sort_time is not None]
     return Anomaly(
         metric=metric,
         scope=scope,
@@ -156,8 +153,8 @@ def _anomaly(
         score=score,
         method=_METHOD,
         threshold=Z_THRESHOLD,
-        compared_runs=len(past),
-        compared_run_ids=[p.run_id for p in past[:SHOWN_RUN_IDS] if p.run_id],
+        compared_runs=len(sources),
+        compared_run_ids=[s.run_id for s in sources[:SHOWN_RUN_IDS] if s is not None and s.run_id],
         compared_from=min(times) if times else None,
         compared_to=max(times) if times else None,
     )
@@ -173,24 +170,24 @@ def score_metric(
     most recent first), else None."""
     if value is None:
         return None
-    past = _past_numbers(metric, history)
+    # Plain lists, no object per value: scoring a reindex runs this for every run, scope and metric.
+    attribute = "duration_seconds" if metric == "durationSeconds" else "releves_inserted"
+    past: list[float] = []
+    sources: list[MetricValues | None] = []
+    for h in history[:WINDOW]:
+        if isinstance(h, MetricValues):
+            number = getattr(h, attribute)
+            if number is not None:
+                past.append(number)
+                sources.append(h)
+        elif h is not None:
+            past.append(float(h))
+            sources.append(None)
     found = _verdict(metric, float(value), past)
     if found is None:
         return None
     baseline, score = found
-    return _anomaly(metric, scope, value, baseline, score, past)
-
-
-def _past_numbers(metric: NumberMetric, history: Sequence[float] | Sequence[MetricValues]) -> list[_Past]:
-    past = []
-    for h in history[:WINDOW]:
-        if isinstance(h, MetricValues):
-            number = h.number(metric)
-            if number is not None:
-                past.append(_Past(number, h.run_id, h.sort_time))
-        elif h is not None:
-            past.append(_Past(float(h), "", None))
-    return past
+    return _anomaly(metric, scope, value, baseline, score, sources)
 
 
 def _cost(currency: str, amount: Decimal) -> list[CurrencyAmount]:
@@ -210,14 +207,14 @@ def score_cost(
         h if isinstance(h, MetricValues) else MetricValues(None, None, dict(h)) for h in history[:WINDOW]
     ]
     for currency, amount in sorted(value.items(), key=lambda item: (-item[1], item[0])):
-        past = [
-            _Past(h.billed_cost[currency], h.run_id, h.sort_time) for h in recent if currency in h.billed_cost
-        ]
-        verdict = _verdict("billedCost", amount, past)
+        sources = [h for h in recent if currency in h.billed_cost]
+        verdict = _verdict("billedCost", amount, [h.billed_cost[currency] for h in sources])
         if verdict is not None:
             baseline, score = verdict
             found.append(
-                _anomaly("billedCost", scope, _cost(currency, amount), _cost(currency, baseline), score, past)
+                _anomaly(
+                    "billedCost", scope, _cost(currency, amount), _cost(currency, baseline), score, sources
+                )
             )
     return found
 
@@ -388,11 +385,13 @@ def score_in_order(runs: Sequence[ScoredRun]) -> Iterator[RunScores]:
         for run in group:
             if run.status not in SCORED_RUN_STATUSES:
                 continue
+            # Only the last WINDOW are compared: reversing whole histories made a reindex quadratic.
             history = run_history.get(RUN_HISTORY.key(run), [])
             blocks = {
-                b.domain: block_history.get(BLOCK_HISTORY.key(run, b.domain), [])[::-1] for b in run.blocks
+                b.domain: block_history.get(BLOCK_HISTORY.key(run, b.domain), [])[-WINDOW:][::-1]
+                for b in run.blocks
             }
-            yield score_run(run, history[::-1], blocks)
+            yield score_run(run, history[-WINDOW:][::-1], blocks)
         for run in group:
             if run.status == HISTORY_STATUS:
                 run_history.setdefault(RUN_HISTORY.key(run), []).append(run.values)
