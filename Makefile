@@ -114,6 +114,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/logs.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/anomalies.py
 
 clean:
 	rm -rf $(VENV) .finops .pytest_cache .ruff_cache .mypy_cache tests/servers/node_modules backstage-plugin/node_modules backstage-plugin/dist backstage-plugin/dist-types backstage-plugin/dev/dist

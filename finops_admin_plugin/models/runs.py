@@ -101,16 +101,29 @@ class Anomaly(ApiModel):
         "currency is scored apart, against the same currency's cost in the comparable runs"
     )
     baseline: float | Money = Field(
-        description="median of the comparable runs, or the previous one's value (`billedCost`: in the "
-        "same currency as `value`)"
+        description="median of the compared runs' values (`billedCost`: in the same currency as `value`)"
     )
     score: float = Field(
-        description="modified z-score (method `modified_z`, flagged above 3.5 in absolute value) or "
-        "relative change to the baseline (method `relative`, flagged above 0.5): used with fewer than 4 "
-        "comparable runs (baseline: the previous one) or when their values are all equal (baseline: "
-        "the median)"
+        description="method `robust_log_z`: (ln(value + floor) - median of ln(compared + floor)) / "
+        "(1.4826 * MAD), the MAD-based standard deviation being at least 0.05; flagged beyond `threshold` "
+        "in absolute value when the value is also at least 1.4 times (durations: 3 times) the baseline, "
+        "or at most its 1/1.4 (1/3). "
+        "Floors: 1 second, 100 rows, 1 currency unit. Older methods (until `finops reindex`): "
+        "`modified_z` (0.6745 * (value - median) / MAD, flagged beyond 3.5) and `relative` "
+        "(relative change, flagged beyond 0.5)"
     )
-    method: Literal["modified_z", "relative"]
+    method: Literal["robust_log_z", "modified_z", "relative"]
+    threshold: float | None = Field(default=None, description="|score| beyond which a value is flagged")
+    compared_runs: int | None = Field(
+        default=None,
+        description="how many comparable runs (same domains, trigger, number and roles of periods; for "
+        "`billedCost`, those that billed in the currency) the value was compared with",
+    )
+    compared_run_ids: list[str] = Field(
+        default_factory=list, description="the most recent of those runs (at most 5), most recent first"
+    )
+    compared_from: datetime | None = Field(default=None, description="start of the oldest compared run")
+    compared_to: datetime | None = Field(default=None, description="start of the most recent compared run")
 
 
 class RunLinks(ApiModel):

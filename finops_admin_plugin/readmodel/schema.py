@@ -226,6 +226,31 @@ CREATE INDEX failures_by_time ON {SCHEMA}.failures (failed_at DESC);
 UPDATE {SCHEMA}.runs SET mapping_version = 0 WHERE status = 'FAILED';
 """
 
+# Anomalies compare like with like (`anomalies.RUN_HISTORY` / `BLOCK_HISTORY`): the trigger and the
+# roles of the periods (CURRENT / PREVIOUS / OTHER month of the run's start, sorted, as
+# `anomalies.period_roles` writes them) join the keys, and blocks carry their run's. Stored runs get
+# them computed here; their anomalies follow the new keys after `finops reindex`.
+_COMPARABLE_KEYS: Final = f"""
+ALTER TABLE {SCHEMA}.runs ADD COLUMN period_roles text NOT NULL DEFAULT '';
+ALTER TABLE {SCHEMA}.blocks ADD COLUMN trigger text NOT NULL DEFAULT '';
+ALTER TABLE {SCHEMA}.blocks ADD COLUMN period_roles text NOT NULL DEFAULT '';
+UPDATE {SCHEMA}.runs r SET period_roles = coalesce((
+    SELECT string_agg(role, ',' ORDER BY role COLLATE "C") FROM (
+        SELECT CASE p
+            WHEN to_char(r.sort_time AT TIME ZONE 'UTC', 'YYYY-MM') THEN 'CURRENT'
+            WHEN to_char((r.sort_time AT TIME ZONE 'UTC') - interval '1 month', 'YYYY-MM') THEN 'PREVIOUS'
+            ELSE 'OTHER' END AS role
+        FROM unnest(r.periods) AS p) roles), '');
+UPDATE {SCHEMA}.blocks b SET trigger = r.trigger, period_roles = r.period_roles
+    FROM {SCHEMA}.runs r WHERE r.run_id = b.run_id;
+DROP INDEX IF EXISTS {SCHEMA}.runs_history;
+DROP INDEX IF EXISTS {SCHEMA}.blocks_history;
+CREATE INDEX runs_history ON {SCHEMA}.runs (domains, trigger, period_count, period_roles, sort_time DESC)
+    WHERE status = 'SUCCESS';
+CREATE INDEX blocks_history ON {SCHEMA}.blocks (domain, trigger, period_count, period_roles, sort_time DESC)
+    WHERE status = 'SUCCESS';
+"""
+
 # (version, description, SQL). Append only: a shipped migration never changes.
 MIGRATIONS: Final = (
     Migration(1, "runs, counts, details, blocks, period loads", _DDL),
@@ -240,6 +265,8 @@ MIGRATIONS: Final = (
     Migration(6, "the failure excerpt of FAILED runs beside their detail", _EXCERPT),
     Migration(7, "billed cost of runs and blocks per currency, exact (jsonb)", _COSTS_PER_CURRENCY),
     Migration(8, "failure signatures of FAILED runs (re-projects the FAILED runs stored before)", _FAILURES),
+    Migration(9, "trigger and period roles as anomaly comparability keys (run `finops reindex` to rescore)",
+              _COMPARABLE_KEYS),
 )  # fmt: skip
 
 

@@ -56,7 +56,9 @@ def _attach_anomalies(
 
 
 def _values(row: dict[str, Any]) -> MetricValues:
-    return metric_values(row["duration_seconds"], row["releves_inserted"], row["billed_cost"])
+    return metric_values(
+        row["duration_seconds"], row["releves_inserted"], row["billed_cost"], row["run_id"], row["sort_time"]
+    )
 
 
 def _scored_run(row: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> ScoredRun:
@@ -68,6 +70,8 @@ def _scored_run(row: dict[str, Any], blocks: Sequence[dict[str, Any]]) -> Scored
         sort_time=row["sort_time"],
         values=_values(row),
         blocks=tuple(ScoredBlock(b["domain"], b["status"], _values(b)) for b in blocks),
+        trigger=row["trigger"],
+        period_roles=row["period_roles"],
     )
 
 
@@ -75,7 +79,8 @@ def score_stored_run(conn: psycopg.Connection, run_id: str) -> list[Anomaly]:
     """Compute and store the anomalies of a finished run against the comparable runs stored before it."""
     cur = conn.cursor(row_factory=dict_row)
     row = cur.execute(
-        f"SELECT r.run_id, r.status, r.domains, r.period_count, r.sort_time, r.duration_seconds, "
+        f"SELECT r.run_id, r.status, r.trigger, r.domains, r.period_count, r.period_roles, r.sort_time, "
+        f"r.duration_seconds, "
         f"r.releves_inserted, r.billed_cost, d.detail FROM {SCHEMA}.runs r "
         f"JOIN {SCHEMA}.run_details d USING (run_id) WHERE run_id = %s",
         (run_id,),
@@ -83,7 +88,8 @@ def score_stored_run(conn: psycopg.Connection, run_id: str) -> list[Anomaly]:
     if row is None:
         return []
     blocks = cur.execute(
-        f"SELECT domain, status, duration_seconds, releves_inserted, billed_cost FROM {SCHEMA}.blocks "
+        f"SELECT run_id, sort_time, domain, status, duration_seconds, releves_inserted, billed_cost "
+        f"FROM {SCHEMA}.blocks "
         "WHERE run_id = %s ORDER BY domain",
         (run_id,),
     ).fetchall()
@@ -116,14 +122,15 @@ def rescore_all(conn: psycopg.Connection) -> int:
     cur = conn.cursor(row_factory=dict_row)
     blocks_of: dict[str, list[dict[str, Any]]] = {}
     for block in cur.execute(
-        f"SELECT run_id, domain, status, duration_seconds, releves_inserted, billed_cost "
+        f"SELECT run_id, sort_time, domain, status, duration_seconds, releves_inserted, billed_cost "
         f"FROM {SCHEMA}.blocks ORDER BY run_id, domain"
     ):
         blocks_of.setdefault(block["run_id"], []).append(block)
     runs = [
         _scored_run(row, blocks_of.get(row["run_id"], []))
         for row in cur.execute(
-            f"SELECT run_id, status, domains, period_count, sort_time, duration_seconds, "
+            f"SELECT run_id, status, trigger, domains, period_count, period_roles, sort_time, "
+            "duration_seconds, "
             f"releves_inserted, billed_cost FROM {SCHEMA}.runs ORDER BY sort_time, run_id"
         ).fetchall()
     ]

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from finops_admin_plugin.mapping.runs import MAPPING_VERSION, detail_payload, summary_payload
 from finops_admin_plugin.models import LogExcerpt, Money, RunDetailResponse
-from finops_admin_plugin.readmodel.anomalies import SCORED_RUN_STATUSES
+from finops_admin_plugin.readmodel.anomalies import SCORED_RUN_STATUSES, period_roles
 from finops_admin_plugin.readmodel.failures import FAILURE_COLUMNS, failure_rows, signed
 from finops_admin_plugin.readmodel.schema import SCHEMA
 from finops_admin_plugin.readmodel.scoring import score_stored_run
@@ -56,10 +56,11 @@ def save(
         row = conn.execute(
             f"""
             INSERT INTO {SCHEMA}.runs AS r ({_RUN_COLUMNS}, projected_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
             ON CONFLICT (run_id) DO UPDATE SET
                 status = EXCLUDED.status, trigger = EXCLUDED.trigger, periods = EXCLUDED.periods,
                 domains = EXCLUDED.domains, period_count = EXCLUDED.period_count,
+                period_roles = EXCLUDED.period_roles,
                 created_time = EXCLUDED.created_time, start_time = EXCLUDED.start_time,
                 end_time = EXCLUDED.end_time, sort_time = EXCLUDED.sort_time,
                 duration_seconds = EXCLUDED.duration_seconds, duration_sort = EXCLUDED.duration_sort,
@@ -120,10 +121,11 @@ def insert_new(conn: psycopg.Connection, projected: Sequence[Projected]) -> int:
 _RUN_COLUMNS = (
     "run_id, status, trigger, periods, domains, period_count, created_time, start_time, end_time, "
     "sort_time, duration_seconds, duration_sort, releves_inserted, billed_cost, anomalous, active, "
-    "dagster_updated, event_id, summary, mapping_version"
+    "dagster_updated, event_id, summary, mapping_version, period_roles"
 )
 _BLOCK_COLUMNS = (
-    "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost"
+    "run_id, domain, status, period_count, sort_time, duration_seconds, releves_inserted, billed_cost, "
+    "trigger, period_roles"
 )
 _LOAD_COLUMNS = "run_id, domain, period, loaded_at, releves_inserted, rows_read"
 _QUALITY_COLUMNS = "run_id, domain, period, loaded_at, rows_read, rows_loaded, rejected, gate"
@@ -165,7 +167,12 @@ def _run_row(detail: RunDetailResponse, *, dagster_updated: float, event_id: int
         event_id,
         Jsonb(summary_payload(detail)),
         MAPPING_VERSION,
+        _period_roles(detail),
     )
+
+
+def _period_roles(detail: RunDetailResponse) -> str:
+    return period_roles((p.period for p in detail.periods), _sort_start(detail))
 
 
 def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
@@ -180,6 +187,8 @@ def _block_rows(detail: RunDetailResponse) -> list[tuple[Any, ...]]:
             b.duration_seconds,
             b.volumes.releves_inserted,
             _costs_json(b.volumes.billed_cost),
+            detail.trigger,
+            _period_roles(detail),
         )
         for b in detail.blocks
         if b.status != "NOT_SELECTED"

@@ -265,14 +265,34 @@ export interface components {
     Anomaly: {
       /**
        * Baseline
-       * @description median of the comparable runs, or the previous one's value (`billedCost`: in the same currency as `value`)
+       * @description median of the compared runs' values (`billedCost`: in the same currency as `value`)
        */
       baseline: number | components['schemas']['CurrencyAmount'][];
+      /**
+       * Comparedfrom
+       * @description start of the oldest compared run
+       */
+      comparedFrom: string | null;
+      /**
+       * Comparedrunids
+       * @description the most recent of those runs (at most 5), most recent first
+       */
+      comparedRunIds: string[];
+      /**
+       * Comparedruns
+       * @description how many comparable runs (same domains, trigger, number and roles of periods; for `billedCost`, those that billed in the currency) the value was compared with
+       */
+      comparedRuns: number | null;
+      /**
+       * Comparedto
+       * @description start of the most recent compared run
+       */
+      comparedTo: string | null;
       /**
        * Method
        * @enum {string}
        */
-      method: 'modified_z' | 'relative';
+      method: 'robust_log_z' | 'modified_z' | 'relative';
       /**
        * Metric
        * @enum {string}
@@ -285,9 +305,14 @@ export interface components {
       scope: string;
       /**
        * Score
-       * @description modified z-score (method `modified_z`, flagged above 3.5 in absolute value) or relative change to the baseline (method `relative`, flagged above 0.5): used with fewer than 4 comparable runs (baseline: the previous one) or when their values are all equal (baseline: the median)
+       * @description method `robust_log_z`: (ln(value + floor) - median of ln(compared + floor)) / (1.4826 * MAD), the MAD-based standard deviation being at least 0.05; flagged beyond `threshold` in absolute value when the value is also at least 1.4 times (durations: 3 times) the baseline, or at most its 1/1.4 (1/3). Floors: 1 second, 100 rows, 1 currency unit. Older methods (until `finops reindex`): `modified_z` (0.6745 * (value - median) / MAD, flagged beyond 3.5) and `relative` (relative change, flagged beyond 0.5)
        */
       score: number;
+      /**
+       * Threshold
+       * @description |score| beyond which a value is flagged
+       */
+      threshold: number | null;
       /**
        * Value
        * @description a number, or for `billedCost` the cost in one currency (a one-item list): each currency is scored apart, against the same currency's cost in the comparable runs

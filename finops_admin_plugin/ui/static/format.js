@@ -147,5 +147,17 @@ export function anomalyText(anomaly, locale) {
     return anomaly.metric === "durationSeconds" ? formatDuration(value) : formatNumber(value);
   };
   const metric = METRIC_LABELS[anomaly.metric] || anomaly.metric;
-  return `${anomaly.scope} ${metric}: ${format(anomaly.value)}, baseline ${format(anomaly.baseline)} (score ${Number(anomaly.score).toFixed(1)})`;
+  return `${anomaly.scope} ${metric}: ${format(anomaly.value)}, baseline ${format(anomaly.baseline)} (score ${Number(anomaly.score).toFixed(1)})${anomalyWhy(anomaly)}`;
+}
+
+/** Why a value was flagged: which runs it was compared with (dates as stored, UTC) and the threshold. */
+function anomalyWhy(anomaly) {
+  if (anomaly.comparedRuns == null) return "";
+  const from = anomaly.comparedFrom ? String(anomaly.comparedFrom).slice(0, 10) : "";
+  const to = anomaly.comparedTo ? String(anomaly.comparedTo).slice(0, 10) : "";
+  const window = from && to ? ` from ${from} to ${to}` : "";
+  const ids = (anomaly.comparedRunIds || []).map(shortId);
+  const latest = ids.length ? ` (latest ${ids.join(", ")})` : "";
+  const threshold = anomaly.threshold == null ? "" : `, flagged beyond ±${anomaly.threshold}`;
+  return `; median of ${anomaly.comparedRuns} comparable runs${window}${latest}${threshold}`;
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -24,6 +25,7 @@ from fastapi.testclient import TestClient
 from finops_admin_plugin.api.runs import csv_columns
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.readmodel import reindex
+from finops_admin_plugin.readmodel.anomalies import MIN_HISTORY, MIN_SIGMA
 from finops_admin_plugin.settings import AdminSettings
 from finops_pipeline.contract import load_step_key
 from finops_pipeline.demo_data import generate_focus_table, table_to_csv
@@ -110,8 +112,9 @@ def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         monkeypatch.setenv("FINOPS_DATABASE_URL", warehouse_url)
         monkeypatch.setenv("FINOPS_LANDING_URI", str(landing))
         runs = []
-        for attempt in range(4):
-            if attempt == 3:  # EUR triples, USD stays as it was
+        # MIN_HISTORY comparable runs, then the one scored against them.
+        for attempt in range(MIN_HISTORY + 1):
+            if attempt == MIN_HISTORY:  # EUR triples, USD stays as it was
                 _write_month(landing, "open", _open_rows(eur_factor=3))
             result = run_batch(instance, periods=[PERIOD], domains=DOMAINS)
             assert result.success
@@ -196,7 +199,10 @@ def test_cost_anomalies_are_scored_per_currency(world: World) -> None:
     eur = _by_currency(world.rows["open"])["EUR"]
     assert open_eur["value"] == [{"currency": "EUR", "amount": format(eur * 3, "f")}]
     assert open_eur["baseline"] == [{"currency": "EUR", "amount": format(eur, "f")}]
-    assert open_eur["method"] == "relative" and open_eur["score"] == pytest.approx(2.0)
+    # Identical history: MAD 0, so the spread is MIN_SIGMA on the log scale (floor: one unit).
+    expected = (math.log(float(eur * 3) + 1) - math.log(float(eur) + 1)) / MIN_SIGMA
+    assert open_eur["method"] == "robust_log_z" and open_eur["score"] == pytest.approx(expected, abs=1e-3)
+    assert open_eur["comparedRuns"] == MIN_HISTORY and open_eur["comparedRunIds"][0] == world.runs[-2]
     for earlier in world.runs[:-1]:
         summary = world.client.get(f"{BASE}/runs", params={"q": earlier}).json()["items"][0]
         assert not [a for a in summary["anomalies"] if a["metric"] == "billedCost"]

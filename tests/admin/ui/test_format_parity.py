@@ -53,6 +53,21 @@ COST_ANOMALY = {
     "score": 0.75,
 }
 
+# An anomaly that says why: the runs it was compared with and the threshold.
+WHY_ANOMALY = {
+    "metric": "relevesInserted",
+    "scope": "run",
+    "value": 30000,
+    "baseline": 10000,
+    "score": 8.04,
+    "method": "robust_log_z",
+    "threshold": 3.5,
+    "comparedRuns": 20,
+    "comparedRunIds": ["0123456789abcdef", "fedcba9876543210"],
+    "comparedFrom": "2026-01-02T03:04:05Z",
+    "comparedTo": "2026-03-01T00:00:00+00:00",
+}
+
 # (function, arguments). Times cross a day, a year and a fraction of a second; numbers cross
 # the thousands separator, rounding and zero; durations each unit's boundary.
 CASES: list[tuple[str, list[Any]]] = [
@@ -128,6 +143,11 @@ CASES: list[tuple[str, list[Any]]] = [
         )
     ],
     ("anomalyText", [COST_ANOMALY, "fr-FR"]),
+    ("anomalyText", [WHY_ANOMALY, "en-US"]),
+    (
+        "anomalyText",
+        [{**WHY_ANOMALY, "comparedRunIds": [], "comparedFrom": None, "threshold": None}, "en-US"],
+    ),
 ]
 
 RUNNER = """
@@ -200,6 +220,11 @@ def test_both_uis_format_every_case_alike(tmp_path: Path) -> None:
     cost = json.dumps([COST_ANOMALY, "en-US"])
     expected = "public billed cost: USD\u00a01,234.56, baseline USD\u00a0800.00 (score 0.8)"
     assert shown[("anomalyText", cost)] == expected
+    why = json.dumps([WHY_ANOMALY, "en-US"])
+    assert shown[("anomalyText", why)] == (
+        "run relevés inserted: 30,000, baseline 10,000 (score 8.0); median of 20 comparable runs from "
+        "2026-01-02 to 2026-03-01 (latest 01234567, fedcba98), flagged beyond ±3.5"
+    )
     assert shown[("formatDuration", "[3725]")] == "1 h 2 min"
     assert shown[("formatAge", "[5400]")] == "2 h ago"
     assert shown[("formatBytes", "[1536]")] == "1.5 KiB"

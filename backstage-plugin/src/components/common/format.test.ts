@@ -100,4 +100,27 @@ describe('formatMoney', () => {
       'public billed cost: USD\u00a01,234.56, baseline USD\u00a0800.00 (score 0.8)',
     );
   });
+
+  it('says why a value was flagged: the runs compared and the threshold', () => {
+    expect(
+      anomalyText(
+        {
+          metric: 'durationSeconds',
+          scope: 'open',
+          value: 600,
+          baseline: 60,
+          score: 12.34,
+          threshold: 3.5,
+          comparedRuns: 20,
+          comparedRunIds: ['0123456789abcdef'],
+          comparedFrom: '2026-01-02T03:04:05Z',
+          comparedTo: '2026-03-01T00:00:00Z',
+        },
+        'en-US',
+      ),
+    ).toBe(
+      'open duration: 10 min 0 s, baseline 1 min 0 s (score 12.3); median of 20 comparable runs ' +
+        'from 2026-01-02 to 2026-03-01 (latest 01234567), flagged beyond ±3.5',
+    );
+  });
 });

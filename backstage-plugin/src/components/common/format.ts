@@ -194,6 +194,11 @@ export function anomalyText(
     value: number | readonly CurrencyAmount[];
     baseline: number | readonly CurrencyAmount[];
     score: number;
+    threshold?: number | null;
+    comparedRuns?: number | null;
+    comparedRunIds?: readonly string[];
+    comparedFrom?: string | null;
+    comparedTo?: string | null;
   },
   locale?: string,
 ): string {
@@ -206,5 +211,29 @@ export function anomalyText(
   const metric = METRIC_LABELS[anomaly.metric] ?? anomaly.metric;
   return `${anomaly.scope} ${metric}: ${format(anomaly.value)}, baseline ${format(
     anomaly.baseline,
-  )} (score ${anomaly.score.toFixed(1)})`;
+  )} (score ${anomaly.score.toFixed(1)})${anomalyWhy(anomaly)}`;
+}
+
+/** Why a value was flagged: which runs it was compared with (dates as stored, UTC) and the threshold. */
+function anomalyWhy(anomaly: {
+  threshold?: number | null;
+  comparedRuns?: number | null;
+  comparedRunIds?: readonly string[];
+  comparedFrom?: string | null;
+  comparedTo?: string | null;
+}): string {
+  if (anomaly.comparedRuns === null || anomaly.comparedRuns === undefined)
+    return '';
+  const from = anomaly.comparedFrom
+    ? String(anomaly.comparedFrom).slice(0, 10)
+    : '';
+  const to = anomaly.comparedTo ? String(anomaly.comparedTo).slice(0, 10) : '';
+  const window = from && to ? ` from ${from} to ${to}` : '';
+  const ids = (anomaly.comparedRunIds ?? []).map(shortId);
+  const latest = ids.length ? ` (latest ${ids.join(', ')})` : '';
+  const threshold =
+    anomaly.threshold === null || anomaly.threshold === undefined
+      ? ''
+      : `, flagged beyond ±${anomaly.threshold}`;
+  return `; median of ${anomaly.comparedRuns} comparable runs${window}${latest}${threshold}`;
 }
