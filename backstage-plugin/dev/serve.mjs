@@ -14,6 +14,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import { dirname, extname, join, normalize, sep } from 'node:path';
+import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -86,10 +87,24 @@ function proxy(req, res) {
         answer.statusCode ?? 502,
         only(answer.headers, RESPONSE_HEADERS),
       );
-      answer.pipe(res);
+      // Each chunk goes on as it comes (a followed log is one response as long as its run),
+      // with no buffering of the body; an answer cut short (the API gone) cuts the browser's
+      // response too, which `pipe` would leave open.
+      pipeline(answer, res, () => {});
     },
   );
+  // The browser gone (a live tail unmounted, a page left or closed), the API's request goes
+  // too, as behind Backstage's proxy: the API stops following the log and frees the caller's
+  // follower slot instead of writing into a paused stream until the run ends.
+  res.on('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
   upstream.on('error', error => {
+    // Destroyed above, or the API went mid-answer: nobody to tell, or too late for a 502.
+    if (res.destroyed || res.headersSent) {
+      res.destroy();
+      return;
+    }
     res.writeHead(502, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({

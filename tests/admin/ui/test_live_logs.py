@@ -1,4 +1,5 @@
-"""The built-in UI's live log tail, in Chromium, on a real run that is writing its log.
+"""The live log tail, in Chromium, on a real run that is writing its log: the built-in UI's, and
+the Backstage plugin's through the proxy of its dev harness (tests/admin/ui/plugin_harness.py).
 
 Its own world, lighter than the shared history: a Postgres-backed Dagster instance, a slow run
 (tests/admin/logs/slow_job.py: a line every 0.3 s in a step process of its own), and the admin
@@ -21,8 +22,10 @@ import uvicorn
 from dagster import DagsterInstance
 
 from finops_admin_plugin.app import create_app
+from finops_admin_plugin.logs.followers import FollowerSlots
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from tests.admin.logs.slow_job import start_slow_run
+from tests.admin.ui.plugin_harness import serve_harness
 from tests.support import create_database, free_port, write_dagster_yaml
 
 LINES, INTERVAL = 20, 0.3
@@ -37,6 +40,7 @@ class LiveWorld:
     home: Path
     instance: DagsterInstance
     base: str
+    followers: FollowerSlots  # the API's open log followers
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +72,9 @@ def live_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         time.sleep(0.05)
     assert server.started, "the admin API did not start"
     try:
-        yield LiveWorld(home, instance, f"http://127.0.0.1:{port}{API_BASE_PATH}")
+        yield LiveWorld(
+            home, instance, f"http://127.0.0.1:{port}{API_BASE_PATH}", app.state.finops.log_followers
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -159,3 +165,97 @@ def test_pause_holds_the_lines_until_resumed(browser: Any, live_world: LiveWorld
         assert run.wait(30) == 0
     finally:
         context.close()
+
+
+# The plugin's tail (backstage-plugin/src/components/RunDetailPage/LogTail.tsx).
+_PLUGIN_TAIL = "[data-testid='log-tail']"
+_PLUGIN_LOG = f"{_PLUGIN_TAIL} pre"
+_PLUGIN_MORE_LINES_THAN = (
+    f'n => (document.querySelector("{_PLUGIN_LOG}").textContent.match(/slow line/g) || []).length > n'
+)
+
+
+@pytest.fixture(scope="module")
+def plugin_harness(live_world: LiveWorld) -> Iterator[str]:
+    """The plugin's dev app, its proxy in front of the live world's API (dev auth: an admin)."""
+    with serve_harness(live_world.base.removesuffix(API_BASE_PATH)) as url:
+        yield url
+
+
+def _plugin_shown(page: Any) -> list[int]:
+    return [int(n) for n in SLOW_LINE.findall(page.locator(_PLUGIN_LOG).inner_text())]
+
+
+def _until(condition: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_the_plugin_tails_a_running_run_through_the_proxy(
+    browser: Any, live_world: LiveWorld, plugin_harness: str
+) -> None:
+    """Lines come through the dev harness's proxy as the run writes them, not all at its end."""
+    run = start_slow_run(
+        live_world.instance, live_world.home, uuid.uuid4().hex, lines=LINES, interval=INTERVAL
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{plugin_harness}/runs/{run.run_id}")
+        page.wait_for_selector(f"{_PLUGIN_TAIL}[data-state='following']", timeout=60_000)
+
+        seen: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 90
+        while (
+            page.locator(_PLUGIN_TAIL).get_attribute("data-state") == "following"
+            and time.monotonic() < deadline
+        ):
+            shown = _plugin_shown(page)
+            if shown and (not seen or shown[-1] != seen[-1][1]):
+                assert shown == list(range(len(shown))), shown
+                seen.append((time.time(), shown[-1]))
+            time.sleep(0.1)
+        assert run.wait(60) == 0
+        record = live_world.instance.get_run_record_by_id(run.run_id)
+        assert record is not None and record.end_time is not None
+        early = [t for t, _ in seen if t < record.end_time]
+        assert len(early) >= 4, f"lines did not arrive while the run ran: {seen}, run end {record.end_time}"
+        assert early[-1] - early[0] >= 1.0, seen
+
+        page.wait_for_selector(f"{_PLUGIN_TAIL}[data-state='ended']", timeout=30_000)
+        status = page.locator(_PLUGIN_TAIL).get_by_role("status").inner_text()
+        assert "Stream ended" in status, status
+        assert _plugin_shown(page) == list(range(LINES))
+        assert _until(lambda: live_world.followers.open_count() == 0, 10)
+    finally:
+        context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_leaving_the_plugin_tail_stops_the_follow_behind_the_proxy(
+    browser: Any, live_world: LiveWorld, plugin_harness: str
+) -> None:
+    """The browser's request closed, the proxy closes the API's: the API stops following (its
+    follower slot is free again) while the run still writes."""
+    run = start_slow_run(live_world.instance, live_world.home, uuid.uuid4().hex, lines=60, interval=INTERVAL)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{plugin_harness}/runs/{run.run_id}")
+        page.wait_for_selector(f"{_PLUGIN_TAIL}[data-state='following']", timeout=60_000)
+        page.wait_for_function(_PLUGIN_MORE_LINES_THAN, arg=1, timeout=30_000)
+        assert live_world.followers.open_count() == 1
+        page.goto("about:blank")
+        assert _until(lambda: live_world.followers.open_count() == 0, 15), (
+            "the API still follows the log of a page that was left"
+        )
+        assert run.process.poll() is None, "the run ended first: the follow may have ended with it"
+    finally:
+        context.close()
+    assert run.wait(60) == 0

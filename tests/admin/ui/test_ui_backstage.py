@@ -1,20 +1,16 @@
 """The Backstage plugin (backstage-plugin/) in a real browser against a real admin API.
 
 `backstage-plugin/dev/` holds a Backstage dev app around the plugin (`createDevApp`), bundled
-by `node dev/build.mjs` into `dev/dist/` (the plugin's check script builds it; this module
-builds it again when a source is newer) and served by `node dev/serve.mjs`, which proxies
-`/api/proxy/finops-admin/*` to the API as Backstage's proxy entry does. The API is the one of
-tests/admin/ui/browser.py, over the shared run history.
+by `node dev/build.mjs` into `dev/dist/` and served by `node dev/serve.mjs`, which proxies
+`/api/proxy/finops-admin/*` to the API as Backstage's proxy entry does (`serve_harness` of
+plugin_harness.py builds and serves it). The API is the one of tests/admin/ui/browser.py, over
+the shared run history.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +27,8 @@ from tests.admin.ui.browser import (
     screenshot_path,
     shown_money,
 )
-from tests.support import free_port, require
+from tests.admin.ui.plugin_harness import serve_harness
 
-PLUGIN = Path(__file__).resolve().parents[3] / "backstage-plugin"
 WIDTH, HEIGHT = 1280, 900
 # The run table's width, and how far its last column (Actions) ends beyond the visible part of
 # the nearest box that scrolls sideways (0 or less: every column is on screen).
@@ -47,59 +42,10 @@ _TABLE_OVERFLOW = """() => {
 }"""
 
 
-def _newest(paths: list[Path]) -> float:
-    files = [f for path in paths for f in ([path] if path.is_file() else path.rglob("*")) if f.is_file()]
-    return max(f.stat().st_mtime for f in files)
-
-
-@contextlib.contextmanager
-def _serve_harness(api_root: str, token: str | None = None) -> Iterator[str]:
-    """The dev app's URL (`/finops-admin`), served with its proxy to the admin API at `api_root`
-    (with `token`, the proxy authenticates the page's calls with it, as a signed-in user)."""
-    node = shutil.which("node")
-    require(node is not None, "Node.js 20 is needed for the Backstage plugin (make plugin-check)")
-    require(
-        (PLUGIN / "node_modules" / "@backstage" / "dev-utils").is_dir(),
-        "backstage-plugin/node_modules is missing: run make plugin-check (npm ci) first",
-    )
-    assert node is not None
-    dist = PLUGIN / "dev" / "dist"
-    sources = [PLUGIN / "src", *(p for p in (PLUGIN / "dev").iterdir() if p.name != "dist")]
-    if not (dist / "index.js").is_file() or _newest(sources) > _newest([dist]):
-        built = subprocess.run(
-            [node, "dev/build.mjs"], cwd=PLUGIN, capture_output=True, text=True, timeout=300, check=False
-        )
-        assert built.returncode == 0, f"node dev/build.mjs failed:\n{built.stdout}\n{built.stderr}"
-    port = free_port()
-    command = [node, "dev/serve.mjs", "--api", api_root, "--port", str(port)]
-    if token:
-        command += ["--token", token]
-    server = subprocess.Popen(
-        command,
-        cwd=PLUGIN,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        assert "listening on" in line, f"dev/serve.mjs did not start: {line}"
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{base}/api/proxy/finops-admin/healthz").status_code != 200:
-            assert time.monotonic() < deadline, "the proxy does not reach the admin API"
-            time.sleep(0.1)
-        yield f"{base}/finops-admin"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def harness(ui_world: UiWorld) -> Iterator[str]:
     """The dev app in front of the admin caller's API (dev auth mode: every control)."""
-    with _serve_harness(ui_world.base_url.removesuffix("/finops/admin")) as url:
+    with serve_harness(ui_world.base_url.removesuffix("/finops/admin")) as url:
         yield url
 
 
@@ -320,7 +266,7 @@ def test_plugin_reprocess_preview_confirm_and_follow(
 
 
 def test_plugin_for_a_read_only_caller_has_no_reprocess_or_log_controls(page: Any, ui_world: UiWorld) -> None:
-    with _serve_harness(ui_world.reader_url.removesuffix("/finops/admin"), READER_TOKEN) as reader:
+    with serve_harness(ui_world.reader_url.removesuffix("/finops/admin"), READER_TOKEN) as reader:
         page.goto(reader)
         page.get_by_text("Batch Runs (").wait_for(timeout=30_000)
         assert _rows(page).count() > 0
