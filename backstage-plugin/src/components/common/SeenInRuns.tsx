@@ -16,6 +16,8 @@ export function SeenInRuns(props: { errors: ErrorSummary }) {
       to={paths.failures(signature)}
       data-signature={signature}
       data-testid="seen-in-runs"
+      // Inside a line of text: underlined, so it is not told apart by its colour alone.
+      underline="always"
     >
       seen in {seenInRuns} run(s) since {formatTime(firstSeen)}
     </Link>
