@@ -21,7 +21,7 @@ from schemathesis.core.result import Ok
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
-from tests.support import free_port
+from tests.support import create_database, free_port
 
 OPENAPI_PATH = f"{API_BASE_PATH}/openapi.json"
 # Liveness answers probes; the UI's configuration (auth mode, for the dev banner, and base
@@ -31,13 +31,16 @@ SECURITY_SCHEME = "BackstageToken"
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    # No Backstage listens there: a request without credentials must never need it.
+def app(tmp_path_factory: pytest.TempPathFactory, pg_base_url: str) -> FastAPI:
+    # No Backstage listens there: a request without credentials must never need it. The database
+    # answers, so that the gate's fast 503 (for a database known down, before any route) never
+    # stands in for the 401 this test is about, however early its probe concludes.
     home = tmp_path_factory.mktemp("dagster_home")
     return create_app(
         AdminSettings(
             FINOPS_AUTH_MODE="backstage",
             FINOPS_BACKSTAGE_URL=f"http://127.0.0.1:{free_port()}",
+            FINOPS_DATABASE_URL=create_database(pg_base_url, "auth"),
             DAGSTER_HOME=str(home),
         )
     )
