@@ -177,8 +177,10 @@ def list_runs(
 
 
 def _needs_parsing(run: ListedRun) -> bool:
-    # PostgreSQL writes jsonb as `"key": value`: a signature that is a string, or no cost list.
-    return '"signature": "' in run.json or '"billedCost": [' not in run.json or '"seenInRuns"' in run.json
+    # PostgreSQL writes jsonb as `"key": value`. Parsed: a failure signature (its counts are added
+    # now), an item stored before signatures or before costs per currency (until re-projected).
+    text = run.json
+    return '"signature": "' in text or '"signature": null' not in text or '"billedCost": [' not in text
 
 
 def _parsed_item(item: dict[str, Any], resources: AdminResources) -> str:
@@ -194,7 +196,9 @@ def _with_links(run: ListedRun, config: LinkConfig) -> str:
     counts, null: the item has no failure signature)."""
     links = _JSON.encode(run_link_values(run.run_id, run.start_time, run.end_time, config))
     body = run.json.rstrip()[:-1].rstrip()  # the object without its closing brace
-    body = body.replace('"signature": null', '"signature": null, "seenInRuns": null, "firstSeen": null', 1)
+    if '"seenInRuns"' not in body:  # stored by a mapping before the failure counts
+        counts = '"signature": null, "seenInRuns": null, "firstSeen": null'
+        body = body.replace('"signature": null', counts, 1)
     return f'{body}{"," if body != "{" else ""}"links":{links}}}'
 
 

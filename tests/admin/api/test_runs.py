@@ -107,6 +107,14 @@ def test_list_default_order_and_fields(client: TestClient, finops_history: Histo
     assert response.status_code == 200
     body = response.json()
     RunCollectionResponse.model_validate(body)
+
+    # The list is written as text from the stored JSON: no member may appear twice in an object.
+    def no_repeated_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    json.loads(response.text, object_pairs_hook=no_repeated_keys)
     assert body["totalItems"] == len(finops_history.order) and body["pageInfo"]["nextCursor"] is None
     # Newest first; every run was created after the previous one.
     assert names(finops_history, body) == list(reversed(finops_history.order))
