@@ -118,6 +118,24 @@ def dagster_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
+def local_logs_instance(pg_base_url: str, tmp: Path) -> Any:
+    """A Postgres-backed Dagster instance of its own whose compute logs are local files under
+    `tmp/compute_logs` (what the live-log tests follow as they grow)."""
+    from dagster import DagsterInstance
+
+    home = tmp / "dagster_home"
+    write_dagster_yaml(
+        home,
+        create_database(pg_base_url, "dagster"),
+        compute_logs={
+            "module": "dagster.core.storage.local_compute_log_manager",
+            "class": "LocalComputeLogManager",
+            "config": {"base_dir": str(tmp / "compute_logs")},
+        },
+    )
+    return DagsterInstance.from_config(str(home))
+
+
 def write_dagster_yaml(home: Path, storage_url: str, *, compute_logs: dict[str, Any] | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     lines = [

@@ -27,7 +27,7 @@ from finops_admin_plugin.app import create_app
 from finops_admin_plugin.resources import AdminResources
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from tests.admin.logs.slow_job import slow_batch, slow_run_config, start_slow_run
-from tests.support import create_database, free_port, write_dagster_yaml
+from tests.support import create_database, free_port, local_logs_instance
 
 ALICE = "follow-alice-token-0123456789"
 BOB = "follow-bob-token-0123456789ab"
@@ -68,16 +68,7 @@ class World:
 def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("follow")
     home = tmp / "dagster_home"
-    write_dagster_yaml(
-        home,
-        create_database(pg_base_url, "dagster"),
-        compute_logs={
-            "module": "dagster.core.storage.local_compute_log_manager",
-            "class": "LocalComputeLogManager",
-            "config": {"base_dir": str(tmp / "compute_logs")},
-        },
-    )
-    instance = DagsterInstance.from_config(str(home))
+    instance = local_logs_instance(pg_base_url, tmp)
     settings = AdminSettings(
         FINOPS_DATABASE_URL=create_database(pg_base_url, "readmodel"),
         FINOPS_AUTH_MODE="static",

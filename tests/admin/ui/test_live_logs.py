@@ -26,7 +26,7 @@ from finops_admin_plugin.logs.followers import FollowerSlots
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from tests.admin.logs.slow_job import start_slow_run
 from tests.admin.ui.plugin_harness import serve_harness
-from tests.support import create_database, free_port, write_dagster_yaml
+from tests.support import create_database, free_port, local_logs_instance
 
 LINES, INTERVAL = 20, 0.3
 SLOW_LINE = re.compile(r"slow line (\d{3}) of \d+")
@@ -47,16 +47,7 @@ class LiveWorld:
 def live_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveWorld]:
     tmp = tmp_path_factory.mktemp("live-logs")
     home = tmp / "dagster_home"
-    write_dagster_yaml(
-        home,
-        create_database(pg_base_url, "dagster"),
-        compute_logs={
-            "module": "dagster.core.storage.local_compute_log_manager",
-            "class": "LocalComputeLogManager",
-            "config": {"base_dir": str(tmp / "compute_logs")},
-        },
-    )
-    instance = DagsterInstance.from_config(str(home))
+    instance = local_logs_instance(pg_base_url, tmp)
     settings = AdminSettings(
         FINOPS_DATABASE_URL=create_database(pg_base_url, "readmodel"),
         FINOPS_AUTH_MODE="dev",
