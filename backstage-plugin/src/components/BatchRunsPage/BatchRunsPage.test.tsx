@@ -242,29 +242,42 @@ describe('BatchRunsPage', () => {
   });
 
   it('refreshes while a run is RUNNING and stops once none is', async () => {
+    // The run ends when the test says so, not after a number of calls: a loaded machine could
+    // otherwise refresh past RUNNING before the test has looked at it. The refresh is slower
+    // than the render: `renderInTestApp` returns once React is idle, never with a 50 ms one.
     let calls = 0;
+    let ended = false;
     server.use(
       http.get(`${API}/runs`, () => {
         calls += 1;
-        const status = calls < 3 ? 'RUNNING' : 'SUCCESS';
         return HttpResponse.json({
           ...fixtures.runs,
-          items: [{ ...fixtures.runs.items[0], status }],
+          items: [
+            {
+              ...fixtures.runs.items[0],
+              status: ended ? 'SUCCESS' : 'RUNNING',
+            },
+          ],
         });
       }),
     );
-    await render('/', { refreshMs: 50 });
+    await render('/', { refreshMs: 300 });
     expect(await screen.findByText('RUNNING')).toBeInTheDocument();
     expect(
       screen.getByText(/refreshing every few seconds/),
     ).toBeInTheDocument();
-    // Two refreshes and their renders: the configured wait (setupTests), not a shorter one.
+    // It asks again while the run is RUNNING...
+    await waitFor(() => expect(calls).toBeGreaterThanOrEqual(3));
+    ended = true;
+    // ...shows the run's end, then asks no more.
     await screen.findByText('SUCCESS');
-    const settled = calls;
-    await new Promise(resolve => setTimeout(resolve, 300));
-    expect(calls).toBe(settled);
     expect(
       screen.queryByText(/refreshing every few seconds/),
     ).not.toBeInTheDocument();
+    await new Promise(resolve => setTimeout(resolve, 300));
+    const settled = calls;
+    // Three refresh periods without a call.
+    await new Promise(resolve => setTimeout(resolve, 900));
+    expect(calls).toBe(settled);
   });
 });
