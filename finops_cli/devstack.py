@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from finops_cli.reaper import stop_postgres
+from finops_cli.reaper import CLIENTS_FILE, stop_postgres
 from finops_pipeline.contract import (
     DOMAINS,
     JOB_NAME,
@@ -145,11 +145,14 @@ class _StopStack(Exception):
     """SIGINT or SIGTERM: stop every child and exit."""
 
 
-def _die_with_parent(parent: int) -> Callable[[], None]:
-    """A preexec function: own session, and SIGTERM from the kernel when `parent` dies."""
+def _die_with_parent(parent: int, *, term_blocked: bool = False) -> Callable[[], None]:
+    """A preexec function: own session, and SIGTERM from the kernel when `parent` dies
+    (`term_blocked`: held pending until the child takes it, for the reaper)."""
 
     def preexec() -> None:
         os.setsid()
+        if term_blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         if sys.platform.startswith("linux"):
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -289,12 +292,15 @@ class DevStack:
         log = open(log_path, "ab")  # noqa: SIM115  # lives as long as the child
         child = subprocess.Popen(
             argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.home, preexec_fn=_die_with_parent(os.getpid()),
+            cwd=self.home, preexec_fn=_die_with_parent(os.getpid(), term_blocked=name == REAPER),
         )  # fmt: skip
         log.close()  # the child holds its own descriptor
         self.children.append(child)
         self.commands[name] = argv
         self.running[name] = child
+        # PostgreSQL's clients, for the reaper to wait for if `finops dev` is killed outright.
+        clients = [str(c.pid) for n, c in self.running.items() if n != REAPER]
+        (self.home / CLIENTS_FILE).write_text("\n".join(clients) + "\n")
         _say(f"started {name} (pid {child.pid}), log: {log_path}")
 
     def _heal(self) -> None:

@@ -4,6 +4,11 @@ PostgreSQL runs detached from `finops dev` (pg_ctl starts it), so the kernel's p
 signal cannot reach it. `finops dev` starts this small process with that signal set instead:
 when `finops dev` is killed outright, the kernel sends it SIGTERM and it stops the server.
 On a normal stop `finops dev` kills it with SIGKILL and stops PostgreSQL itself.
+
+Like a normal stop, PostgreSQL is stopped after its clients: the kernel sends SIGTERM to the
+API, the Dagster webserver and daemon at the same moment, and a daemon whose database went
+away first spends its shutdown retrying connections (about 20 s). `finops dev` keeps their pids
+in `CLIENTS_FILE` beside the data dir; this waits for them, at most `CLIENTS_GRACE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -11,10 +16,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["CLIENTS_FILE", "CLIENTS_GRACE_SECONDS", "main", "stop_postgres"]
+
+CLIENTS_FILE = "dev-children.pids"
+CLIENTS_GRACE_SECONDS = 15.0  # as long as a normal stop gives them
 
 
 def stop_postgres(pgdata: str) -> None:
@@ -28,17 +38,45 @@ def stop_postgres(pgdata: str) -> None:
         print(f"[finops dev] PostgreSQL in {pgdata} not stopped: {exc}", file=sys.stderr, flush=True)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A child of the dead `finops dev` that has exited but is not reaped yet is a zombie.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_for_clients(pgdata: str, timeout: float = CLIENTS_GRACE_SECONDS) -> None:
+    """Wait until the processes listed in `CLIENTS_FILE` (beside `pgdata`) have exited."""
+    try:
+        pids = [int(p) for p in (Path(pgdata).parent / CLIENTS_FILE).read_text().split()]
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + timeout
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def main(argv: Sequence[str]) -> int:
     pgdata = argv[0]
-
-    def on_term(_signum: int, _frame: Any) -> None:
-        stop_postgres(pgdata)
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
+    # SIGTERM is blocked (by `finops dev` before this program starts, again here when run by
+    # hand) and taken with `sigwait`: a SIGTERM that comes early waits instead of killing this
+    # process before it can stop PostgreSQL, and nothing runs inside a signal handler (an import
+    # there, interrupted, once left pgserver half initialized and PostgreSQL running).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
-        signal.pause()
+    import pgserver  # noqa: F401  # imported before it is needed
+
+    signal.sigwait({signal.SIGTERM})
+    wait_for_clients(pgdata)
+    stop_postgres(pgdata)
+    return 0
 
 
 if __name__ == "__main__":

@@ -117,6 +117,18 @@ def _gone(pids: list[int], timeout: float) -> list[int]:
     return [p for p in pids if process_alive(p)]
 
 
+def _described(pids: list[int]) -> list[str]:
+    """Each pid with its command line, so that a failure names what survived."""
+    described = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            command = "?"
+        described.append(f"{pid} {command.strip()[:200]}")
+    return described
+
+
 def _postmaster(home: Path) -> int | None:
     pid_file = home / "pgdata" / "postmaster.pid"
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
@@ -176,7 +188,7 @@ def test_dev_stack_stops_on_sigterm_and_its_servers_die_when_it_is_killed(home: 
         os.kill(dev.pid, signal.SIGKILL)
         dev.shell.wait(30)
         left = _gone([*children, postmaster], 45)
-        assert not left, f"still running after finops dev was killed: {left}"
+        assert not left, f"still running after finops dev was killed: {_described(left)}"
         assert not dev.healthy()
     finally:
         dev.close()
