@@ -161,8 +161,7 @@ def list_runs(
     # 50 documents per page, or parsing and writing them again, would cost more than the query);
     # tests validate every stored item against RunResponse. Only an item with a failure signature
     # (its "seen in N runs" is counted now) or stored before costs were per currency is parsed.
-    parsed = {run.run_id: json.loads(run.json) for run in page.runs if _needs_parsing(run)}
-    _with_seen_in_runs(resources, list(parsed.values()))
+    parsed = {run.run_id: _with_seen_in_runs(run) for run in page.runs if _needs_parsing(run)}
     items = ",".join(
         _with_links(run, resources.links)
         if run.run_id not in parsed
@@ -213,7 +212,9 @@ async def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) 
     run = found.detail
     if not can_administer(caller):
         run = _without_samples(run)
-    if run.errors.signature is not None:  # one indexed read, off the event loop
+    if run.errors.signature is not None and run.errors.seen_in_runs is None:
+        # Counted with the stored detail; a run read from Dagster (just ended) counts here, off
+        # the event loop.
         run = await run_in_threadpool(_detail_seen_in_runs, resources, run)
     excerpt = None
     if _shows_excerpt(caller, found):
@@ -226,22 +227,17 @@ async def run_detail(caller: ReaderDep, resources: ResourcesDep, found: RunDep) 
     return Response(detail.model_dump_json(by_alias=True), media_type="application/json")
 
 
-def _with_seen_in_runs(resources: AdminResources, items: list[dict[str, Any]]) -> None:
-    """How many runs failed with each item's signature, and since when: counted when asked, since
-    every new failure changes them."""
-    for item in items:
-        errors = item["errors"]
-        errors.setdefault("signature", None)
-        errors["seenInRuns"] = errors["firstSeen"] = None
-    signatures = [item["errors"]["signature"] for item in items if item["errors"]["signature"]]
-    if not signatures:
-        return
-    stats = resources.store.signature_stats(signatures)
-    for item in items:
-        found = stats.get(item["errors"]["signature"] or "")
-        if found is not None:
-            item["errors"]["seenInRuns"] = found.runs
-            item["errors"]["firstSeen"] = found.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _with_seen_in_runs(run: ListedRun) -> dict[str, Any]:
+    """The item parsed, with how many runs failed with its signature and since when (read with the
+    page: every new failure changes them, so they are never stored in the item)."""
+    item: dict[str, Any] = json.loads(run.json)
+    errors = item["errors"]
+    errors.setdefault("signature", None)
+    errors["seenInRuns"] = errors["firstSeen"] = None
+    if errors["signature"] is not None and run.seen_in_runs is not None and run.first_seen is not None:
+        errors["seenInRuns"] = run.seen_in_runs
+        errors["firstSeen"] = run.first_seen.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return item
 
 
 def _detail_seen_in_runs(resources: AdminResources, run: RunDetailResponse) -> RunDetailResponse:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 from dataclasses import dataclass
@@ -355,4 +356,9 @@ def _settings_of(app: Any) -> AdminSettings:
 
 
 def serve(app: Any, host: str, port: int) -> None:
+    # Everything imported and built so far (Dagster, pydantic models, the app: about 270,000
+    # objects) lives as long as the process: frozen, the garbage collector stops walking it, and
+    # a full collection during a request takes well under a millisecond instead of ~100 ms.
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(server_config(app, host, port)).run()

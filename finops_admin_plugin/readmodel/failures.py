@@ -242,8 +242,7 @@ def signature_stats(conn: psycopg.Connection, signatures: Sequence[str]) -> dict
     if not signatures:
         return {}
     rows = conn.execute(
-        f"SELECT signature, count(DISTINCT run_id), min(failed_at) FROM {SCHEMA}.failures "
-        "WHERE signature = ANY(%s) GROUP BY signature",
+        f"SELECT signature, runs, first_seen FROM {SCHEMA}.signature_counts WHERE signature = ANY(%s)",
         (list(dict.fromkeys(signatures)),),
     ).fetchall()
     return {r[0]: SignatureStats(int(r[1]), r[2]) for r in rows}

@@ -182,12 +182,21 @@ def _listed(alias: str) -> sql.Composed:
     """A stored summary as the list serves it: JSON text (parsing 50 summaries into dicts and
     writing them out again cost about 1 ms a page), with its start and end time for its links. A
     summary stored before costs were per currency has one figure over every currency: it cannot be
-    split, so it is listed without it (`[]`) until the projector re-projects the run."""
+    split, so it is listed without it (`[]`) until the projector re-projects the run. Then, for a
+    failure signature, how many runs failed with it and since when (`_SEEN`, joined as `s`)."""
     return sql.SQL(
         "(CASE WHEN jsonb_typeof({a}.summary #> '{{volumes,billedCost}}') = 'array' THEN {a}.summary "
         "ELSE jsonb_set({a}.summary, '{{volumes,billedCost}}', '[]') END)::text, "
-        "{a}.summary ->> 'startTime', {a}.summary ->> 'endTime'"
+        "{a}.summary ->> 'startTime', {a}.summary ->> 'endTime', s.runs, s.first_seen"
     ).format(a=sql.Identifier(alias))
+
+
+def _seen(alias: str) -> sql.Composed:
+    """The runs and first failure of the signature of `alias`'s summary (`signature_counts`), none
+    without one."""
+    return sql.SQL(
+        "LEFT JOIN {schema}.signature_counts s ON s.signature = {a}.summary #>> '{{errors,signature}}'"
+    ).format(schema=sql.Identifier(SCHEMA), a=sql.Identifier(alias))
 
 
 def count_and_page_sql(
@@ -240,8 +249,9 @@ def count_and_page_sql(
             "  SELECT sort_value, run_id FROM matching WHERE c.total > 0 ORDER BY {key_order} LIMIT %s"
             ") p ON TRUE "
             "LEFT JOIN {schema}.runs r ON r.run_id = p.run_id "
+            "{seen} "
             "ORDER BY {page_order}"
-        ).format(**names, listed=_listed("r"))
+        ).format(**names, listed=_listed("r"), seen=_seen("r"))
         return query, [*page_params, *params, limit + 1]
     query = sql.SQL(
         "SELECT c.total, p.sort_value, p.run_id, {listed} "
@@ -249,8 +259,10 @@ def count_and_page_sql(
         "LEFT JOIN LATERAL ("
         "  SELECT {col} AS sort_value, run_id, summary FROM {schema}.runs"
         "  WHERE c.total > 0 AND {page_where} ORDER BY {order} LIMIT %s"
-        ") p ON TRUE"
-    ).format(**names, listed=_listed("p"))
+        ") p ON TRUE "
+        "{seen} "
+        "ORDER BY {page_order}"  # the join may reorder what the page walk returned in order
+    ).format(**names, listed=_listed("p"), seen=_seen("p"))
     return query, [*params, *page_params, limit + 1]
 
 
@@ -291,6 +303,9 @@ class ListedRun:
     start_time: str | None
     end_time: str | None
     json: str
+    # Runs that failed with this run's failure signature, and the first of them to fail.
+    seen_in_runs: int | None = None
+    first_seen: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -320,7 +335,10 @@ def page(conn: psycopg.Connection, filters: RunFilters, limit: int, after: tuple
     if len(found) > limit:
         found = found[:limit]
         next_after = (found[-1][1], found[-1][2])
-    runs = [ListedRun(run_id=r[2], start_time=r[4], end_time=r[5], json=r[3]) for r in found]
+    runs = [
+        ListedRun(run_id=r[2], start_time=r[4], end_time=r[5], json=r[3], seen_in_runs=r[6], first_seen=r[7])
+        for r in found
+    ]
     return Page(runs=runs, next_after=next_after, total=total)
 
 
@@ -361,11 +379,18 @@ class StoredDetail:
 
 
 def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
-    """The stored detail of a run, or None when the read model has not seen it."""
+    """The stored detail of a run, or None when the read model has not seen it.
+
+    A FAILED run's detail says how many runs failed with its signature, and since when: read in
+    the same query from `signature_counts` (never stored in the detail, which every new failure
+    of that cause would make stale).
+    """
     # As text, validated once by pydantic's JSON parser: no dicts built only to be validated.
     row = conn.execute(
-        f"SELECT d.detail::text, r.active, d.excerpt::text, r.mapping_version >= %s "
-        f"FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) WHERE r.run_id = %s",
+        f"SELECT d.detail::text, r.active, d.excerpt::text, r.mapping_version >= %s, s.runs, s.first_seen "
+        f"FROM {SCHEMA}.runs r JOIN {SCHEMA}.run_details d USING (run_id) "
+        f"LEFT JOIN {SCHEMA}.signature_counts s ON s.signature = d.detail #>> '{{errors,signature}}' "
+        f"WHERE r.run_id = %s",
         (MAPPING_VERSION, run_id),
     ).fetchone()
     if row is None:
@@ -379,6 +404,9 @@ def stored_detail(conn: psycopg.Connection, run_id: str) -> StoredDetail | None:
         # before mapping 3): answered from Dagster, like a run not projected yet, until the
         # projector re-projects it.
         return None
+    if row[4] is not None and detail.errors.signature is not None:
+        errors = detail.errors.model_copy(update={"seen_in_runs": int(row[4]), "first_seen": row[5]})
+        detail = detail.model_copy(update={"errors": errors})
     return StoredDetail(
         detail=detail,
         active=bool(row[1]),

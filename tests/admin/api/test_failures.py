@@ -124,3 +124,39 @@ def test_reindex_keeps_the_signatures(world: World) -> None:
     before = _failures(world)["items"]
     Projector(resources.source, resources.store).reindex()
     assert _failures(world)["items"] == before
+
+
+def _counted(world: World) -> tuple[list[tuple], list[tuple]]:
+    """`signature_counts` as the triggers keep it, and counting `failures` now."""
+    store = world.client.app.state.finops.store  # type: ignore[attr-defined]
+    with store.connection() as conn:
+        kept = conn.execute(
+            "SELECT signature, runs, first_seen FROM finops_admin.signature_counts ORDER BY 1"
+        ).fetchall()
+        counted = conn.execute(
+            "SELECT signature, count(*), min(failed_at) FROM finops_admin.failures GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return kept, counted
+
+
+def test_signature_counts_follow_every_write(world: World) -> None:
+    """What the list and detail read ("seen in N runs since ...") is what counting would say,
+    after a reindex (TRUNCATE + COPY), a run deleted (cascade), and a run projected again."""
+    resources = world.client.app.state.finops  # type: ignore[attr-defined]
+    kept, counted = _counted(world)
+    assert kept == counted and [n for _, n, _ in kept] == [3, 1]
+    first = world.broken[0]  # the first to fail: its removal moves first_seen
+    with resources.store.connection() as conn:
+        resources.store.delete_run(conn, first)
+    kept, counted = _counted(world)
+    assert kept == counted and sorted(n for _, n, _ in kept) == [1, 2]
+    second = world.client.get(f"{BASE}/runs/{world.broken[1]}").json()["errors"]
+    assert second["seenInRuns"] == 2
+    assert second["firstSeen"] == _failures(world)["items"][0]["firstSeen"]
+    record = resources.source.run_record(first)
+    with resources.store.connection() as conn:
+        Projector(resources.source, resources.store).project(conn, record)
+        Projector(resources.source, resources.store).project(conn, record)  # saved again: same counts
+    kept, counted = _counted(world)
+    assert kept == counted and [n for _, n, _ in kept] == [3, 1]
+    assert world.client.get(f"{BASE}/runs/{first}").json()["errors"]["seenInRuns"] == 3
