@@ -14,7 +14,9 @@ domains, anomalous), maintained by statement-level triggers on `runs`, so the
 list's `totalItems` for any combination of those filters is a sum over a few
 hundred rows instead of a count over the matching runs (7.5 ms for all of
 100k runs, 48 ms for a domain filter). Counts stay exact: the triggers run in
-the writing transaction. `blocks` and `period_loads` serve anomaly baselines
+the writing transaction. `signature_counts` does the same for `failures` (runs and
+first failure per failure signature: "seen in N runs since ..."). `blocks` and
+`period_loads` serve anomaly baselines
 and coverage. Everything here is derived from Dagster and rebuilt by `reindex`.
 """
 
