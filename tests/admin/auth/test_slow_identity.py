@@ -88,16 +88,19 @@ class _Handler(socketserver.StreamRequestHandler):
         which = "jwks" if path.endswith("/jwks.json") else "userinfo" if path.endswith("/userinfo") else None
         name = which or "other"
         with state.lock:
+            # The counters of this test: a call of an earlier test, still trickling or hung when
+            # `reset` replaced them, must not make the new ones go below zero when it ends.
+            active = state.active
             state.requests[name] += 1
-            state.active[name] += 1
-            state.peak[name] = max(state.peak[name], state.active[name])
+            active[name] += 1
+            state.peak[name] = max(state.peak[name], active[name])
             mode = state.mode.get(which or "", "ok")
             status, body = state.answer(which, headers)
         try:
             self._respond(state, mode, status, body)
         finally:
             with state.lock:
-                state.active[name] -= 1
+                active[name] -= 1
 
     def _respond(self, state: Identity, mode: str, status: int, body: bytes) -> None:
         raw = (
