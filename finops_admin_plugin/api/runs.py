@@ -160,7 +160,8 @@ def list_runs(
     # The stored list items are served as they are, as the JSON text the database holds (validating
     # 50 documents per page, or parsing and writing them again, would cost more than the query);
     # tests validate every stored item against RunResponse. Only an item with a failure signature
-    # (its "seen in N runs" is counted now) or stored before costs were per currency is parsed.
+    # (its "seen in N runs", read by the page's query, is added) or stored before costs were per
+    # currency is parsed.
     parsed = {run.run_id: _with_seen_in_runs(run) for run in page.runs if _needs_parsing(run)}
     items = ",".join(
         _with_links(run, resources.links)
