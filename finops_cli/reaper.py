@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIENTS_FILE", "CLIENTS_GRACE_SECONDS", "main", "stop_postgres"]
+from finops_pipeline.liveness import process_alive  # a zombie (exited, not reaped) counts as gone
+
+__all__ = ["CLIENTS_FILE", "CLIENTS_GRACE_SECONDS", "main", "stop_postgres", "wait_for_clients"]
 
 CLIENTS_FILE = "dev-children.pids"
 CLIENTS_GRACE_SECONDS = 15.0  # as long as a normal stop gives them
@@ -38,20 +40,6 @@ def stop_postgres(pgdata: str) -> None:
         print(f"[finops dev] PostgreSQL in {pgdata} not stopped: {exc}", file=sys.stderr, flush=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A child of the dead `finops dev` that has exited but is not reaped yet is a zombie.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def wait_for_clients(pgdata: str, timeout: float = CLIENTS_GRACE_SECONDS) -> None:
     """Wait until the processes listed in `CLIENTS_FILE` (beside `pgdata`) have exited."""
     try:
@@ -59,7 +47,7 @@ def wait_for_clients(pgdata: str, timeout: float = CLIENTS_GRACE_SECONDS) -> Non
     except (OSError, ValueError):
         return
     deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(process_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 

@@ -183,7 +183,7 @@ def _listed(alias: str) -> sql.Composed:
     writing them out again cost about 1 ms a page), with its start and end time for its links. A
     summary stored before costs were per currency has one figure over every currency: it cannot be
     split, so it is listed without it (`[]`) until the projector re-projects the run. Then, for a
-    failure signature, how many runs failed with it and since when (`_SEEN`, joined as `s`)."""
+    failure signature, how many runs failed with it and since when (`_seen`, joined as `s`)."""
     return sql.SQL(
         "(CASE WHEN jsonb_typeof({a}.summary #> '{{volumes,billedCost}}') = 'array' THEN {a}.summary "
         "ELSE jsonb_set({a}.summary, '{{volumes,billedCost}}', '[]') END)::text, "

@@ -255,10 +255,10 @@ CREATE INDEX blocks_history ON {SCHEMA}.blocks (domain, trigger, period_count, p
 
 # How many runs failed with each signature and when the first did, kept by triggers like
 # `run_counts`: "seen in N runs since ..." on the list and the detail is one primary-key read,
-# where counting `failures` per request read every run of a signature (16,000 runs of one cause
-# in a 100,000-run history). `failures` has one row per (run, signature): its rows per signature
-# are the signature's runs. A delete recomputes `first_seen` from `failures_by_signature`
-# (one index read per signature touched).
+# where counting `failures` per request read every run of a signature (14,922 runs of one cause
+# in the 100,000-run history of bench/api.py). `failures` has one row per (run, signature): its
+# rows per signature are the signature's runs. A delete recomputes `first_seen` from
+# `failures_by_signature` (one index read per signature touched).
 _SIGNATURE_COUNTS: Final = f"""
 CREATE TABLE {SCHEMA}.signature_counts (
     signature  text PRIMARY KEY,
