@@ -95,7 +95,11 @@ def test_a_200_mib_row_group_is_read_with_bounded_memory(tmp_path: Path) -> None
         f"{path.stat().st_size / MIB:.0f} MiB: the reader grew by {grown / MIB:.0f} MiB "
         f"(peak {seen['peak'] / MIB:.0f} MiB) in {seen['batches']} batches"
     )
-    assert grown < group.total_byte_size / 2, f"reading grew by {grown / MIB:.0f} MiB"
+    # Reading the row group whole holds all of it decompressed: `pq.read_table` of this file grew
+    # by 318 MiB (1.6x the group). Read in slices, the growth is what the slices, Arrow's
+    # allocator and the validation keep: 97 to 104 MiB in five runs, about half of this group,
+    # so the bound sits between the two rather than at the half (one CI run failed at 104 MiB).
+    assert grown < group.total_byte_size * 3 / 4, f"reading grew by {grown / MIB:.0f} MiB"
 
 
 def test_a_row_group_over_the_bound_is_refused_with_both_sizes(tmp_path: Path) -> None:
