@@ -97,7 +97,7 @@ def test_a_200_mib_row_group_is_read_with_bounded_memory(tmp_path: Path) -> None
     )
     # Reading the row group whole holds all of it decompressed: `pq.read_table` of this file grew
     # by 318 MiB (1.6x the group). Read in slices, the growth is what the slices, Arrow's
-    # allocator and the validation keep: 97 to 104 MiB in five runs, about half of this group,
+    # allocator and the validation keep: 97 to 104 MiB in the runs seen, about half of this group,
     # so the bound sits between the two rather than at the half (one CI run failed at 104 MiB).
     assert grown < group.total_byte_size * 3 / 4, f"reading grew by {grown / MIB:.0f} MiB"
 
