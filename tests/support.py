@@ -113,6 +113,30 @@ def own_postgres(root: Path, databases: tuple[str, ...] = ("finops", "dagster"))
             server.stop()
 
 
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[int]:
+    """`app` served by uvicorn on a thread of this process, on a free loopback port (yielded);
+    stopped on exit."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the admin API did not start"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
 def dagster_url(url: str) -> str:
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3, which dagster-postgres does not support.
     return url.replace("postgresql://", "postgresql+psycopg2://", 1)

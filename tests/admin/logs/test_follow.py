@@ -20,14 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from dagster import DagsterInstance, DagsterRunStatus
 
 from finops_admin_plugin.app import create_app
 from finops_admin_plugin.resources import AdminResources
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from tests.admin.logs.slow_job import slow_batch, slow_run_config, start_slow_run
-from tests.support import create_database, free_port, local_logs_instance
+from tests.support import create_database, local_logs_instance, serving
 
 ALICE = "follow-alice-token-0123456789"
 BOB = "follow-bob-token-0123456789ab"
@@ -78,26 +77,17 @@ def world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         FINOPS_LOG_FOLLOW_POLL_SECONDS="0.2",
     )
     app = create_app(settings, dagster_instance=instance, projector_interval=None)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the admin API did not start"
     waiting = instance.create_run_for_job(job_def=slow_batch, run_config=slow_run_config(1, 0.0))
     try:
-        yield World(
-            home=home,
-            instance=instance,
-            resources=app.state.finops,
-            base=f"http://127.0.0.1:{port}{API_BASE_PATH}",
-            waiting_run_id=waiting.run_id,
-        )
+        with serving(app) as port:
+            yield World(
+                home=home,
+                instance=instance,
+                resources=app.state.finops,
+                base=f"http://127.0.0.1:{port}{API_BASE_PATH}",
+                waiting_run_id=waiting.run_id,
+            )
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         instance.dispose()
 
 

@@ -9,7 +9,6 @@ API in dev auth mode on loopback. The page opens the run's detail while it runs.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from dagster import DagsterInstance
 
 from finops_admin_plugin.app import create_app
@@ -26,7 +24,7 @@ from finops_admin_plugin.logs.followers import FollowerSlots
 from finops_admin_plugin.settings import API_BASE_PATH, AdminSettings
 from tests.admin.logs.slow_job import start_slow_run
 from tests.admin.ui.plugin_harness import serve_harness
-from tests.support import create_database, free_port, local_logs_instance
+from tests.support import create_database, local_logs_instance, serving
 
 LINES, INTERVAL = 20, 0.3
 SLOW_LINE = re.compile(r"slow line (\d{3}) of \d+")
@@ -54,21 +52,12 @@ def live_world(pg_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         FINOPS_LOG_FOLLOW_POLL_SECONDS="0.2",
     )
     app = create_app(settings, dagster_instance=instance, projector_interval=None)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the admin API did not start"
     try:
-        yield LiveWorld(
-            home, instance, f"http://127.0.0.1:{port}{API_BASE_PATH}", app.state.finops.log_followers
-        )
+        with serving(app) as port:
+            yield LiveWorld(
+                home, instance, f"http://127.0.0.1:{port}{API_BASE_PATH}", app.state.finops.log_followers
+            )
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         instance.dispose()
 
 
